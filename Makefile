@@ -1,0 +1,48 @@
+# One entry point for people and CI. `make run` and `make test` are the README's quick start and need no
+# AWS account; every target installs what it needs through `setup`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := 1
+
+# The CDK CLI lives in a dot-directory: `go ... ./...` would otherwise walk the CLI's template .go files.
+CDK_DIR := .cdk
+CDK := $(CDK_DIR)/node_modules/.bin/cdk
+# Packages whose tests start the jsii kernel (node). They run without -race: the race detector makes the
+# 279 MB awscdk module compile several times slower and the CDK code has no goroutines of ours to check.
+CDK_PKGS := $(shell go list ./constructs/... ./stacks/... 2>/dev/null)
+GATEWAY_PKGS := ./server/...
+
+.PHONY: help setup run test test-gateway test-cdk bench lint synth diff
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+setup: $(CDK) ## download Go modules and install the pinned CDK CLI
+	go mod download
+
+$(CDK): $(CDK_DIR)/package.json $(wildcard $(CDK_DIR)/package-lock.json)
+	npm ci --prefix $(CDK_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: ## run the gateway with the built-in simulated Nova Sonic (no AWS account) and print its URL
+	go run ./server -local
+
+test: setup test-gateway test-cdk ## run every test
+
+test-gateway:
+	go vet $(GATEWAY_PKGS)
+	go test -race -count=1 $(GATEWAY_PKGS)
+
+test-cdk:
+	$(if $(CDK_PKGS),go vet $(CDK_PKGS) && go test -count=1 -timeout 20m $(CDK_PKGS),@echo "no CDK packages yet")
+
+bench: ## run the Go benchmarks (record results in BENCHMARKS.md)
+	go test -run '^$$' -bench . -benchmem $(GATEWAY_PKGS)
+
+lint: ## gofmt, go vet and staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	go vet ./...
+	go run honnef.co/go/tools/cmd/staticcheck@2026.1 ./...
