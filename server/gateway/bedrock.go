@@ -1,0 +1,177 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
+)
+
+// ModelStream is the part of a Nova Sonic bidirectional stream a session uses. It has the shape of the
+// SDK's InvokeModelWithBidirectionalStreamEventStream (Send, Events, Close, Err) plus CloseSend, the SDK's
+// Writer.Close: the half-close that tells Bedrock the gateway has finished talking. Unit tests stand in for
+// Bedrock through this interface; integration tests use the real SDK against server/localbedrock.
+type ModelStream interface {
+	// Send writes one input event. It blocks on HTTP/2 flow control; after the stream has failed it
+	// returns a generic error and Err holds the real one.
+	Send(ctx context.Context, event types.InvokeModelWithBidirectionalStreamInput) error
+	// Events delivers output events and is closed at the end of the stream, whether clean or not.
+	Events() <-chan types.InvokeModelWithBidirectionalStreamOutput
+	// CloseSend half-closes the request: Bedrock finishes its output and ends the response.
+	CloseSend() error
+	// Close ends both directions. It does not cancel the stream's context: callers do that afterwards.
+	Close() error
+	// Err is the stream's first error, once Events is closed. Nil does not prove a clean end: a response
+	// that simply stops looks the same, which is why sessions record whether they asked for the end.
+	Err() error
+}
+
+// ModelOpener opens a session's stream to Nova Sonic.
+type ModelOpener interface {
+	OpenStream(ctx context.Context) (ModelStream, error)
+}
+
+// Bedrock opens Nova Sonic streams with the AWS SDK.
+type Bedrock struct {
+	// Client is built from config.LoadDefaultConfig, so the same image works with an ECS task role, EKS
+	// IRSA web identity and a developer's profile. Its HTTP client must not have a Timeout: it would cut
+	// every conversation at that age.
+	Client *bedrockruntime.Client
+	// ModelID is the Nova Sonic model, e.g. "amazon.nova-2-sonic-v1:0".
+	ModelID string
+}
+
+// OpenStream starts InvokeModelWithBidirectionalStream. The SDK returns before the HTTP request is sent,
+// so connection and authorization failures arrive later, through Send and Err.
+func (b *Bedrock) OpenStream(ctx context.Context) (ModelStream, error) {
+	out, err := b.Client.InvokeModelWithBidirectionalStream(ctx,
+		&bedrockruntime.InvokeModelWithBidirectionalStreamInput{ModelId: aws.String(b.ModelID)},
+		perStreamOptions)
+	if err != nil {
+		return nil, fmt.Errorf("open stream: %w", err)
+	}
+	return sdkStream{out.GetStream()}, nil
+}
+
+// perStreamOptions works around two measured SDK defects (server/PROTOCOL.md, "Bedrock side"):
+//   - The event-stream codec inside Options.Protocol is shared by every call on a client and is not
+//     goroutine-safe (aws/smithy-go#714): concurrent streams corrupt each other's frames. A fresh protocol
+//     per call gives each stream its own codec.
+//   - A retried attempt opens a new request body while our writer stays bound to the first one, so the
+//     stream hangs or loses its error. One attempt; sessions report a retryable close code instead.
+func perStreamOptions(o *bedrockruntime.Options) {
+	o.Protocol = restjson1.New(schemas.AmazonBedrockFrontendService)
+	o.RetryMaxAttempts = 1
+}
+
+// sdkStream adapts the SDK's event stream to ModelStream.
+type sdkStream struct {
+	*bedrockruntime.InvokeModelWithBidirectionalStreamEventStream
+}
+
+func (s sdkStream) CloseSend() error { return s.Writer.Close() }
+
+// chunk wraps a Nova Sonic JSON event for Send.
+func chunk(payload []byte) types.InvokeModelWithBidirectionalStreamInput {
+	return &types.InvokeModelWithBidirectionalStreamInputMemberChunk{
+		Value: types.BidirectionalInputPayloadPart{Bytes: payload},
+	}
+}
+
+// endForModelError maps a Bedrock failure to what the browser is told. Messages name the class of failure
+// and never echo internal details that only an operator should see; the log keeps the full error.
+func endForModelError(err error) *sessionEnd {
+	var (
+		validation  *types.ValidationException
+		throttling  *types.ThrottlingException
+		quota       *types.ServiceQuotaExceededException
+		timeout     *types.ModelTimeoutException
+		streamErr   *types.ModelStreamErrorException
+		modelErr    *types.ModelErrorException
+		internal    *types.InternalServerException
+		unavailable *types.ServiceUnavailableException
+		notReady    *types.ModelNotReadyException
+		denied      *types.AccessDeniedException
+		notFound    *types.ResourceNotFoundException
+		apiErr      smithy.APIError
+		canceled    *smithy.CanceledError
+	)
+	switch {
+	case errors.As(err, &validation):
+		return endWith(CloseBadRequest, "Nova Sonic rejected the input: "+aws.ToString(validation.Message), err)
+	case errors.As(err, &throttling), errors.As(err, &quota):
+		return endWith(CloseThrottled, "Bedrock is throttling requests; try again shortly", err)
+	case errors.As(err, &timeout):
+		return endWith(CloseModelTimeout, "Nova Sonic timed out: no input in time, or the stream reached its time limit", err)
+	case errors.As(err, &streamErr), errors.As(err, &modelErr), errors.As(err, &internal):
+		return endWith(CloseModelError, "Nova Sonic failed while answering; start a new conversation", err)
+	case errors.As(err, &unavailable), errors.As(err, &notReady):
+		return endWith(CloseUnavailable, "Nova Sonic is unavailable right now; try again shortly", err)
+	case errors.As(err, &denied), errors.As(err, &notFound):
+		return endWith(CloseBedrockRejected, "Bedrock refused the gateway's request; the operator must check the model id, region and permissions", err)
+	case errors.Is(err, errUnexpectedEnd):
+		return endWith(CloseModelError, "Nova Sonic ended the conversation unexpectedly", err)
+	case errors.As(err, &canceled):
+		return endWith(CloseUnavailable, "the request to Bedrock was cancelled", err)
+	case errors.As(err, &apiErr):
+		return endWith(CloseModelError, "Bedrock failed with "+apiErr.ErrorCode(), err)
+	}
+	// Anything else never reached the service: connection refused, DNS, TLS, a proxy without HTTP/2.
+	return endWith(CloseUnavailable, "Bedrock is unreachable; try again shortly", err)
+}
+
+// errUnexpectedEnd is a stream that ended without an error before the gateway asked it to. The SDK reports
+// it as a clean end (Err() == nil); for a live conversation it is a failure.
+var errUnexpectedEnd = errors.New("bedrock ended the stream before the gateway asked it to")
+
+// outputInfo is what the gateway needs to know about an output event to route it.
+type outputInfo struct {
+	name string
+	// interrupted is the model's barge-in signal: a contentEnd with stopReason INTERRUPTED (Nova 2), or an
+	// ASSISTANT textOutput of {"interrupted": true} (Nova Sonic v1).
+	interrupted bool
+}
+
+// inspectOutput reads an output event's name without decoding its body: most events are audioOutput,
+// whose base64 body is the bulk of the bytes. Only the small events that can carry the barge-in signal
+// are decoded.
+func inspectOutput(payload []byte) outputInfo {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	var info outputInfo
+	for _, want := range []json.Token{json.Delim('{'), "event", json.Delim('{')} {
+		if tok, err := dec.Token(); err != nil || tok != want {
+			return info
+		}
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return info
+	}
+	info.name, _ = tok.(string)
+	switch info.name {
+	case "contentEnd":
+		var body struct {
+			StopReason string `json:"stopReason"`
+		}
+		info.interrupted = dec.Decode(&body) == nil && body.StopReason == "INTERRUPTED"
+	case "textOutput":
+		var body struct {
+			Content string `json:"content"`
+		}
+		if dec.Decode(&body) == nil && bytes.Contains([]byte(body.Content), []byte(`"interrupted"`)) {
+			var marker struct {
+				Interrupted bool `json:"interrupted"`
+			}
+			info.interrupted = json.Unmarshal([]byte(body.Content), &marker) == nil && marker.Interrupted
+		}
+	}
+	return info
+}

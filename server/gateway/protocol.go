@@ -1,0 +1,309 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+)
+
+// The browser-facing protocol (server/PROTOCOL.md): one authorization message, then Nova Sonic input
+// events passed through to Bedrock, and Nova Sonic output events passed back, plus the gateway's own
+// authorization and error messages.
+
+// authorizationMessage is the browser's first frame: {"type":"authorization","token":"Bearer <jwt>"}.
+type authorizationMessage struct {
+	Type  string `json:"type"`
+	Token string `json:"token"`
+}
+
+// authorizationReply answers a valid authorization message, as the replaced system's server did.
+var authorizationReply = []byte(`{"type":"authorization","status":"success"}`)
+
+// errorMessage is the last message before the gateway closes a session for any reason but a normal end.
+type errorMessage struct {
+	Type      string `json:"type"` // always "error"
+	Code      string `json:"code"` // CloseCode.Name()
+	CloseCode int    `json:"closeCode"`
+	Message   string `json:"message"`
+	Retryable bool   `json:"retryable"`
+}
+
+func encodeErrorMessage(end *sessionEnd) []byte {
+	b, err := json.Marshal(errorMessage{
+		Type: "error", Code: end.Code.Name(), CloseCode: int(end.Code), Message: end.Message,
+		Retryable: end.Code.Retryable(),
+	})
+	if err != nil {
+		panic(fmt.Sprintf("encode error message: %v", err)) // a struct of strings and ints always encodes
+	}
+	return b
+}
+
+// Nova Sonic input event names, as Bedrock expects them.
+const (
+	evSessionStart = "sessionStart"
+	evPromptStart  = "promptStart"
+	evContentStart = "contentStart"
+	evTextInput    = "textInput"
+	evAudioInput   = "audioInput"
+	evToolResult   = "toolResult"
+	evContentEnd   = "contentEnd"
+	evPromptEnd    = "promptEnd"
+	evSessionEnd   = "sessionEnd"
+)
+
+// contentType is a content block's type; each input event may only go to a block of its own type.
+type contentType string
+
+const (
+	contentText  contentType = "TEXT"
+	contentAudio contentType = "AUDIO"
+	contentTool  contentType = "TOOL"
+)
+
+// maxOpenContents bounds the content blocks a browser may keep open at once: one audio block for the whole
+// conversation plus a few text and tool-result blocks in flight.
+const maxOpenContents = 16
+
+// inputEvent is a validated input event, ready for Bedrock.
+type inputEvent struct {
+	Name string
+	// Payload is the canonical {"event":{Name:body}} sent to Bedrock. It is rebuilt from the parsed body
+	// so that nothing the validator did not see (a duplicate key, a second event) reaches the model.
+	Payload []byte
+	// AudioBytes is the decoded PCM length of an audioInput, zero otherwise.
+	AudioBytes int
+}
+
+// eventFields are the fields the validator reads from an input event's body.
+type eventFields struct {
+	PromptName  string  `json:"promptName"`
+	ContentName string  `json:"contentName"`
+	Type        string  `json:"type"`
+	Content     *string `json:"content"`
+}
+
+// inputState follows the order of a session's input events so that malformed or out-of-order input is
+// refused with a clear message before it reaches Bedrock. It also remembers what is open, so that the
+// gateway can close it properly when the browser leaves without doing so.
+type inputState struct {
+	sessionStarted bool
+	sessionEnded   bool
+	promptName     string                 // the open prompt, "" if none
+	contents       map[string]contentType // open content blocks by contentName
+	audioScratch   []byte                 // reused to check audio frames decode
+}
+
+// protocolError is input the gateway refuses; its message is shown to the browser.
+type protocolError struct{ msg string }
+
+func (e *protocolError) Error() string { return e.msg }
+
+func refuse(format string, args ...any) error {
+	return &protocolError{msg: fmt.Sprintf(format, args...)}
+}
+
+// parseInputEvent checks that a frame is exactly one known Nova Sonic input event that fits the session's
+// order so far, and records its effect.
+func (st *inputState) parseInputEvent(frame []byte) (inputEvent, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(frame, &top); err != nil {
+		return inputEvent{}, refuse("message is not a JSON object")
+	}
+	rawEvent, ok := top["event"]
+	if !ok || len(top) != 1 {
+		return inputEvent{}, refuse(`message must be {"event":{"<eventName>":{...}}}`)
+	}
+	var events map[string]json.RawMessage
+	if err := json.Unmarshal(rawEvent, &events); err != nil || len(events) != 1 {
+		return inputEvent{}, refuse(`"event" must hold exactly one event`)
+	}
+	var name string
+	var body json.RawMessage
+	for name, body = range events {
+	}
+	if !isKnownInputEvent(name) {
+		return inputEvent{}, refuse("unknown event %q", truncate(name, 40))
+	}
+	body = bytes.TrimSpace(body)
+	var f eventFields
+	if len(body) == 0 || body[0] != '{' || json.Unmarshal(body, &f) != nil {
+		return inputEvent{}, refuse("%s: body must be a JSON object", name)
+	}
+	audioBytes, err := st.apply(name, &f)
+	if err != nil {
+		return inputEvent{}, err
+	}
+	payload := make([]byte, 0, len(body)+len(name)+16)
+	payload = append(payload, `{"event":{"`...)
+	payload = append(payload, name...)
+	payload = append(payload, `":`...)
+	payload = append(payload, body...)
+	payload = append(payload, `}}`...)
+	return inputEvent{Name: name, Payload: payload, AudioBytes: audioBytes}, nil
+}
+
+func isKnownInputEvent(name string) bool {
+	switch name {
+	case evSessionStart, evPromptStart, evContentStart, evTextInput, evAudioInput, evToolResult,
+		evContentEnd, evPromptEnd, evSessionEnd:
+		return true
+	}
+	return false
+}
+
+// apply checks one event against the order so far and records it. It returns the decoded audio length.
+func (st *inputState) apply(name string, f *eventFields) (int, error) {
+	if st.sessionEnded {
+		return 0, refuse("%s after sessionEnd", name)
+	}
+	if name != evSessionStart && !st.sessionStarted {
+		return 0, refuse("%s before sessionStart: the first event must be sessionStart", name)
+	}
+	switch name {
+	case evSessionStart:
+		if st.sessionStarted {
+			return 0, refuse("sessionStart sent twice")
+		}
+		st.sessionStarted = true
+	case evPromptStart:
+		if st.promptName != "" {
+			return 0, refuse("promptStart while prompt %q is open", truncate(st.promptName, 64))
+		}
+		if f.PromptName == "" {
+			return 0, refuse("promptStart needs a promptName")
+		}
+		st.promptName = f.PromptName
+	case evContentStart:
+		if err := st.checkPrompt(name, f); err != nil {
+			return 0, err
+		}
+		if f.ContentName == "" {
+			return 0, refuse("contentStart needs a contentName")
+		}
+		if _, open := st.contents[f.ContentName]; open {
+			return 0, refuse("contentStart: content %q is already open", truncate(f.ContentName, 64))
+		}
+		t := contentType(f.Type)
+		if t != contentText && t != contentAudio && t != contentTool {
+			return 0, refuse(`contentStart: type must be "TEXT", "AUDIO" or "TOOL", not %q`, truncate(f.Type, 20))
+		}
+		if len(st.contents) >= maxOpenContents {
+			return 0, refuse("contentStart: more than %d content blocks open", maxOpenContents)
+		}
+		if st.contents == nil {
+			st.contents = make(map[string]contentType)
+		}
+		st.contents[f.ContentName] = t
+	case evTextInput:
+		return 0, st.checkContent(name, f, contentText)
+	case evToolResult:
+		return 0, st.checkContent(name, f, contentTool)
+	case evAudioInput:
+		if err := st.checkContent(name, f, contentAudio); err != nil {
+			return 0, err
+		}
+		return st.checkAudio(*f.Content)
+	case evContentEnd:
+		if err := st.checkPrompt(name, f); err != nil {
+			return 0, err
+		}
+		if _, open := st.contents[f.ContentName]; !open {
+			return 0, refuse("contentEnd: content %q is not open", truncate(f.ContentName, 64))
+		}
+		delete(st.contents, f.ContentName)
+	case evPromptEnd:
+		if err := st.checkPrompt(name, f); err != nil {
+			return 0, err
+		}
+		st.promptName = ""
+		clear(st.contents)
+	case evSessionEnd:
+		st.sessionEnded = true
+	}
+	return 0, nil
+}
+
+func (st *inputState) checkPrompt(name string, f *eventFields) error {
+	if st.promptName == "" {
+		return refuse("%s before promptStart", name)
+	}
+	if f.PromptName != st.promptName {
+		return refuse("%s: promptName %q is not the open prompt", name, truncate(f.PromptName, 64))
+	}
+	return nil
+}
+
+func (st *inputState) checkContent(name string, f *eventFields, want contentType) error {
+	if err := st.checkPrompt(name, f); err != nil {
+		return err
+	}
+	got, open := st.contents[f.ContentName]
+	if !open {
+		return refuse("%s before contentStart: content %q is not open", name, truncate(f.ContentName, 64))
+	}
+	if got != want {
+		return refuse("%s: content %q is of type %s, not %s", name, truncate(f.ContentName, 64), got, want)
+	}
+	if f.Content == nil {
+		return refuse("%s needs a content field", name)
+	}
+	return nil
+}
+
+// checkAudio verifies an audioInput's content is base64 of at most maxAudioFrameBytes of 16-bit PCM.
+func (st *inputState) checkAudio(content string) (int, error) {
+	if base64.StdEncoding.DecodedLen(len(content)) > maxAudioFrameBytes+2 {
+		return 0, refuse("audioInput: more than %d bytes of audio in one event", maxAudioFrameBytes)
+	}
+	if cap(st.audioScratch) < maxAudioFrameBytes+2 {
+		st.audioScratch = make([]byte, maxAudioFrameBytes+2)
+	}
+	n, err := base64.StdEncoding.Decode(st.audioScratch[:cap(st.audioScratch)], []byte(content))
+	if err != nil {
+		return 0, refuse("audioInput: content is not base64")
+	}
+	if n > maxAudioFrameBytes {
+		return 0, refuse("audioInput: more than %d bytes of audio in one event", maxAudioFrameBytes)
+	}
+	if n%2 != 0 {
+		return 0, refuse("audioInput: 16-bit PCM must have an even number of bytes, got %d", n)
+	}
+	return n, nil
+}
+
+// closingEvents are the events that end whatever the browser left open, in the order Nova Sonic's
+// documentation prescribes (contentEnd, promptEnd, sessionEnd), so that Bedrock frees the session's
+// resources when the browser disconnects or the gateway drains.
+func (st *inputState) closingEvents() [][]byte {
+	if !st.sessionStarted || st.sessionEnded {
+		return nil
+	}
+	var out [][]byte
+	if st.promptName != "" {
+		for contentName := range st.contents {
+			out = append(out, mustEvent(evContentEnd, map[string]string{"promptName": st.promptName, "contentName": contentName}))
+		}
+		out = append(out, mustEvent(evPromptEnd, map[string]string{"promptName": st.promptName}))
+	}
+	out = append(out, mustEvent(evSessionEnd, map[string]string{}))
+	st.promptName, st.sessionEnded = "", true
+	clear(st.contents)
+	return out
+}
+
+func mustEvent(name string, body map[string]string) []byte {
+	b, err := json.Marshal(map[string]any{"event": map[string]any{name: body}})
+	if err != nil {
+		panic(fmt.Sprintf("encode %s: %v", name, err)) // maps of strings always encode
+	}
+	return b
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,167 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// testTiming shortens the deadlines so failure paths finish in milliseconds.
+var testTiming = timing{
+	auth: 300 * time.Millisecond, write: time.Second, ping: time.Second, pong: 3 * time.Second,
+	slowClient: 300 * time.Millisecond, closeGrace: 200 * time.Millisecond,
+}
+
+// startGateway serves a gateway over a real HTTP server; the test's cleanup drains and stops it.
+func startGateway(t *testing.T, models ModelOpener, mutate ...func(*Options)) (*Server, *httptest.Server) {
+	t.Helper()
+	opts := Options{Models: models, Auth: AcceptAnyToken{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	gw, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.timing = testTiming
+	gw.SetReady(true)
+	hs := httptest.NewServer(gw.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		gw.cancelBase()
+	})
+	return gw, hs
+}
+
+func wsURL(hs *httptest.Server) string {
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + InteractPath
+}
+
+// dial opens a WebSocket as a browser would and, unless token is empty, authorizes it.
+func dial(t *testing.T, hs *httptest.Server, token string) *websocket.Conn {
+	t.Helper()
+	conn, resp, err := websocket.DefaultDialer.Dial(wsURL(hs), nil)
+	if err != nil {
+		t.Fatalf("dial: %v (response %v)", err, resp)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if token == "" {
+		return conn
+	}
+	send(t, conn, fmt.Sprintf(`{"type":"authorization","token":%q}`, token))
+	var reply map[string]string
+	readJSON(t, conn, &reply)
+	if reply["type"] != "authorization" || reply["status"] != "success" || reply["sessionId"] == "" {
+		t.Fatalf("authorization reply = %v", reply)
+	}
+	return conn
+}
+
+func send(t *testing.T, conn *websocket.Conn, frame string) {
+	t.Helper()
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+}
+
+func readJSON(t *testing.T, conn *websocket.Conn, v any) {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_, data, err := conn.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		t.Fatalf("read %s: %v", data, err)
+	}
+}
+
+// readToClose reads every frame until the gateway closes the socket and returns them with the close code.
+func readToClose(t *testing.T, conn *websocket.Conn) (frames []string, code int) {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			if ce, ok := err.(*websocket.CloseError); ok {
+				return frames, ce.Code
+			}
+			t.Fatalf("read until close: %v (frames so far %q)", err, frames)
+		}
+		frames = append(frames, string(data))
+	}
+}
+
+// lastError decodes the gateway's error message, which must be the last frame before a failure close.
+func lastError(t *testing.T, frames []string) errorMessage {
+	t.Helper()
+	if len(frames) == 0 {
+		t.Fatal("no error message before the close")
+	}
+	var e errorMessage
+	if err := json.Unmarshal([]byte(frames[len(frames)-1]), &e); err != nil || e.Type != "error" {
+		t.Fatalf("last frame %q is not an error message", frames[len(frames)-1])
+	}
+	return e
+}
+
+// The replaced system's browser client opens every conversation with these events.
+const (
+	promptName = "prompt-1"
+	audioName  = "audio-1"
+)
+
+func sessionStart() string {
+	return `{"event":{"sessionStart":{"inferenceConfiguration":{"maxTokens":1024,"topP":0.9,"temperature":0.7}}}}`
+}
+
+func openingEvents() []string {
+	return []string{
+		sessionStart(),
+		`{"event":{"promptStart":{"promptName":"` + promptName + `","textOutputConfiguration":{"mediaType":"text/plain"},"audioOutputConfiguration":{"mediaType":"audio/lpcm","sampleRateHertz":24000,"sampleSizeBits":16,"channelCount":1,"voiceId":"matthew","encoding":"base64","audioType":"SPEECH"}}}}`,
+		`{"event":{"contentStart":{"promptName":"` + promptName + `","contentName":"system-1","type":"TEXT","role":"SYSTEM","interactive":false,"textInputConfiguration":{"mediaType":"text/plain"}}}}`,
+		`{"event":{"textInput":{"promptName":"` + promptName + `","contentName":"system-1","content":"You are a friendly assistant."}}}`,
+		`{"event":{"contentEnd":{"promptName":"` + promptName + `","contentName":"system-1"}}}`,
+		`{"event":{"contentStart":{"promptName":"` + promptName + `","contentName":"` + audioName + `","type":"AUDIO","role":"USER","interactive":true,"audioInputConfiguration":{"mediaType":"audio/lpcm","sampleRateHertz":16000,"sampleSizeBits":16,"channelCount":1,"audioType":"SPEECH","encoding":"base64"}}}}`,
+	}
+}
+
+func audioInput(pcm []byte) string {
+	return `{"event":{"audioInput":{"promptName":"` + promptName + `","contentName":"` + audioName + `","content":"` + base64.StdEncoding.EncodeToString(pcm) + `"}}}`
+}
+
+func closingEvents() []string {
+	return []string{
+		`{"event":{"contentEnd":{"promptName":"` + promptName + `","contentName":"` + audioName + `"}}}`,
+		`{"event":{"promptEnd":{"promptName":"` + promptName + `"}}}`,
+		`{"event":{"sessionEnd":{}}}`,
+	}
+}
+
+// getStatus returns the status code of a GET on the gateway.
+func getStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func compactJSON(dst *bytes.Buffer, s string) error { return json.Compact(dst, []byte(s)) }
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
