@@ -1,0 +1,217 @@
+// One conversation: one WebSocket to the gateway, one Nova Sonic session.
+//
+//   open ─▶ {"type":"authorization"} ─▶ wait for "success" ─▶ sessionStart, promptStart, system prompt,
+//   history (after a reconnect), audio contentStart ─▶ audioInput every 32 ms ─▶ (Stop) contentEnd,
+//   promptEnd, sessionEnd ─▶ the gateway delivers the last output and closes with 1000.
+//
+// Audio is streamed continuously, silence included: Nova Sonic detects the end of the user's turn
+// itself. What to do after the socket closes (reconnect or not) is the caller's decision; this class
+// only reports the close, explained by closecodes.js.
+
+import {
+  audioContentStart,
+  audioInput,
+  authorization,
+  contentEnd,
+  historyBlocks,
+  pcmToBase64,
+  promptEnd,
+  promptStart,
+  runTool,
+  sessionEnd,
+  sessionStart,
+  systemPrompt,
+  toolResult,
+  uuid,
+} from "./protocol.js";
+import { OutputTracker } from "./output.js";
+import { describeClose } from "./closecodes.js";
+
+/** The gateway closes unauthenticated sockets after 10 s; give up a little earlier with a clear word. */
+const AUTH_TIMEOUT_MS = 9000;
+/** After sessionEnd the gateway flushes and closes at once; if it does not, close ourselves. */
+const END_TIMEOUT_MS = 5000;
+/** Stop queueing audio when this much is waiting to be sent (~8 s of audio): the link is too slow, and
+ * old speech is worth less than the gateway noticing a stalled client. */
+const MAX_BUFFERED_BYTES = 256 * 1024;
+
+/**
+ * @typedef {Object} ConversationHooks
+ * @property {(state:string) => void} state   "connecting" | "authorizing" | "live" | "ending" | "closed"
+ * @property {(action:object) => void} output  actions from OutputTracker (text, bargeIn, turnEnd)
+ * @property {(text:string) => void} note      something to show in the transcript
+ * @property {(message:object) => void} draining  the gateway announced a restart
+ * @property {(info:object) => void} closed    the socket closed; info from describeClose plus flags
+ */
+
+export class Conversation {
+  /**
+   * @param {{url:string, token:string, voiceId:string, systemPrompt:string,
+   *          history?:{role:string,text:string}[], audio:import("./audio.js").AudioEngine,
+   *          hooks:ConversationHooks}} opts
+   */
+  constructor(opts) {
+    this.opts = opts;
+    this.hooks = opts.hooks;
+    this.audio = opts.audio;
+    this.tracker = new OutputTracker();
+    this.promptName = uuid();
+    this.audioContentName = uuid();
+    this.state = "idle";
+    this.opened = false; // the socket opened at least once
+    this.endRequested = false; // Stop was pressed
+    this.serverError = null; // the gateway's {"type":"error"} before its close
+    this.sessionId = "";
+    this.droppedFrames = 0;
+    this.timer = 0;
+  }
+
+  start() {
+    this.#setState("connecting");
+    let ws;
+    try {
+      ws = new WebSocket(this.opts.url);
+    } catch (e) {
+      // A malformed URL throws synchronously; report it like any other failed connection.
+      queueMicrotask(() => this.#closed(1006, `bad gateway URL: ${e.message}`));
+      return;
+    }
+    this.ws = ws;
+    ws.onopen = () => {
+      this.opened = true;
+      this.#setState("authorizing");
+      this.#send(authorization(this.opts.token));
+      this.timer = setTimeout(() => {
+        this.serverError = { message: "The gateway did not answer the authorization in time.", retryable: true };
+        ws.close(4000, "authorization timeout");
+      }, AUTH_TIMEOUT_MS);
+    };
+    ws.onmessage = (e) => this.#onMessage(e.data);
+    ws.onclose = (e) => this.#closed(e.code, e.reason);
+    ws.onerror = () => {}; // always followed by close, which carries the code
+  }
+
+  /** Sends one 32 ms microphone frame, if the audio block is open. */
+  sendAudio(pcm) {
+    if (this.state !== "live") return;
+    if (this.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.droppedFrames++;
+      return;
+    }
+    this.#send(audioInput(this.promptName, this.audioContentName, pcmToBase64(pcm)));
+  }
+
+  /** Ends the conversation the orderly way and lets the gateway close the socket. */
+  stop() {
+    this.endRequested = true;
+    this.audio.flush(); // the user asked for silence
+    if (this.state === "live") {
+      this.#send(contentEnd(this.promptName, this.audioContentName));
+      this.#send(promptEnd(this.promptName));
+      this.#send(sessionEnd());
+      this.#setState("ending");
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.ws.close(1000, "client gave up waiting"), END_TIMEOUT_MS);
+    } else if (this.ws && this.state !== "closed" && this.state !== "ending") {
+      this.#setState("ending");
+      this.ws.close(1000, "stopped");
+    }
+  }
+
+  /** Drops the socket without ceremony (page unload, cancelled reconnect). */
+  abort() {
+    this.endRequested = true;
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000, "abort");
+  }
+
+  #setState(state) {
+    this.state = state;
+    this.hooks.state(state);
+  }
+
+  #send(obj) {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(obj));
+  }
+
+  #onMessage(data) {
+    if (typeof data !== "string") return; // the gateway only sends text
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (msg.event && typeof msg.event === "object") {
+      const [name, body] = Object.entries(msg.event)[0] ?? [];
+      if (name) for (const action of this.tracker.handle(name, body)) this.#act(action);
+      return;
+    }
+    switch (msg.type) {
+      case "authorization":
+        clearTimeout(this.timer);
+        if (msg.status === "success" && this.state === "authorizing") {
+          this.sessionId = msg.sessionId ?? "";
+          this.#begin();
+        }
+        break;
+      case "error":
+        this.serverError = msg; // the close that follows says what it means
+        break;
+      case "draining":
+        this.hooks.draining(msg);
+        break;
+    }
+  }
+
+  /** Authorized: open the Nova Sonic session and the audio stream. */
+  #begin() {
+    const p = this.promptName;
+    this.#send(sessionStart());
+    this.#send(promptStart(p, this.opts.voiceId));
+    for (const ev of systemPrompt(p, uuid(), this.opts.systemPrompt)) this.#send(ev);
+    for (const ev of historyBlocks(p, this.opts.history ?? [])) this.#send(ev);
+    this.#send(audioContentStart(p, this.audioContentName));
+    this.#setState("live"); // sendAudio starts passing frames from here on
+  }
+
+  #act(action) {
+    switch (action.type) {
+      case "audio":
+        if (!this.endRequested) this.audio.play(action.base64);
+        return;
+      case "bargeIn":
+        // The user spoke over the assistant: silence it now, not after the queued speech.
+        this.audio.flush();
+        break;
+      case "toolCall":
+        this.#answerTool(action);
+        return;
+    }
+    this.hooks.output(action);
+  }
+
+  #answerTool({ toolName, toolUseId, input }) {
+    if (this.state !== "live") return;
+    const result = runTool(toolName, input);
+    for (const ev of toolResult(this.promptName, uuid(), toolUseId, result)) this.#send(ev);
+    this.hooks.note(toolName === "getDateAndTimeTool" ? "The assistant looked up the date and time." : `The assistant asked for an unknown tool, ${toolName}.`);
+  }
+
+  #closed(code, reason) {
+    if (this.state === "closed") return;
+    clearTimeout(this.timer);
+    const info = describeClose(code, this.serverError);
+    if (this.endRequested && !this.serverError && (code === 1000 || code === 1005 || code === 1006)) {
+      // We asked for the end; a missing close frame after that is not a failure.
+      Object.assign(info, { normal: true, retryable: false, text: "The conversation ended." });
+    } else if (!this.opened && code === 1006) {
+      info.text = `Could not connect to the gateway at ${this.opts.url}. Check that it is running.`;
+    }
+    info.reason = reason;
+    info.userEnded = this.endRequested;
+    info.wasLive = this.state === "live" || this.state === "ending";
+    info.droppedFrames = this.droppedFrames;
+    this.#setState("closed");
+    this.hooks.closed(info);
+  }
+}

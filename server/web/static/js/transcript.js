@@ -1,0 +1,127 @@
+// The chat transcript: the user's recognised speech and the assistant's answers, plus short notes
+// ("Connected", "Reconnecting…"). The list is an ARIA log, so screen readers announce new lines.
+//
+// Nova Sonic sends the assistant's text twice: SPECULATIVE text as soon as it is generated (before it is
+// spoken), then FINAL text for what was actually spoken. Speculative text is shown greyed and hidden from
+// screen readers; each FINAL block replaces the oldest speculative block of the same turn, so the line
+// settles into what the user heard. Speculative text that barge-in cut off stays struck through.
+
+const ROLE_LABEL = { USER: "You", ASSISTANT: "Assistant" };
+
+export class Transcript {
+  /** @param {HTMLOListElement} list */
+  constructor(list) {
+    this.list = list;
+    this.current = null; // {role, li, body, pending: HTMLElement[]} of the last message, if open
+  }
+
+  /** Adds recognised or generated text. */
+  addText(role, stage, text) {
+    const follow = this.#atBottom();
+    const msg = this.#message(role);
+    if (role === "ASSISTANT" && stage === "SPECULATIVE") {
+      const span = this.#segment(msg, text);
+      span.classList.add("speculative");
+      span.setAttribute("aria-hidden", "true");
+      msg.pending.push(span);
+    } else if (role === "ASSISTANT" && msg.pending.length > 0) {
+      const span = msg.pending.shift();
+      span.textContent = text;
+      span.classList.remove("speculative", "unspoken");
+      span.removeAttribute("aria-hidden");
+    } else {
+      this.#segment(msg, text);
+    }
+    if (follow) this.#scrollToEnd();
+  }
+
+  /** Barge-in: what the assistant had not said yet is marked as never spoken. */
+  interrupted() {
+    const msg = this.current;
+    if (!msg || msg.role !== "ASSISTANT" || msg.li.classList.contains("interrupted")) return;
+    msg.li.classList.add("interrupted");
+    for (const span of msg.pending) span.classList.add("unspoken");
+    const mark = document.createElement("span");
+    mark.className = "interrupted-mark";
+    mark.textContent = " (interrupted)";
+    msg.body.append(mark);
+  }
+
+  /** The assistant finished its turn; the next assistant text starts a new message. */
+  endTurn() {
+    if (this.current?.role === "ASSISTANT") this.current = null;
+  }
+
+  /** A line that is not speech: connection events, tool calls. */
+  addNote(text, kind = "info") {
+    const follow = this.#atBottom();
+    const li = document.createElement("li");
+    li.className = `note ${kind}`;
+    li.textContent = text;
+    this.list.append(li);
+    this.current = null;
+    if (follow) this.#scrollToEnd();
+  }
+
+  clear() {
+    this.list.replaceChildren();
+    this.current = null;
+  }
+
+  /**
+   * The final text of the current conversation (since the last "divider" note), oldest first, for
+   * carrying it over to a new session after a reconnect: [{role:"USER"|"ASSISTANT", text}].
+   * Speculative text is left out: it may never have been spoken.
+   */
+  history() {
+    const out = [];
+    for (let li = this.list.lastElementChild; li && !li.classList.contains("divider"); li = li.previousElementSibling) {
+      if (!li.classList.contains("message")) continue;
+      const text = Array.from(li.querySelectorAll(".segment:not(.speculative)"), (s) => s.textContent.trim())
+        .filter(Boolean)
+        .join(" ");
+      if (!text) continue;
+      // Consecutive lines of one speaker (split by a note) become one message.
+      if (out[0]?.role === li.dataset.role) out[0].text = `${text} ${out[0].text}`;
+      else out.unshift({ role: li.dataset.role, text });
+    }
+    return out;
+  }
+
+  #message(role) {
+    if (this.current?.role === role) return this.current;
+    if (this.current) this.current.pending.length = 0; // a new speaker: leftovers stay as they are
+    const li = document.createElement("li");
+    li.className = `message ${role.toLowerCase()}`;
+    li.dataset.role = role;
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = `${ROLE_LABEL[role]}: `;
+    const body = document.createElement("span");
+    body.className = "body";
+    li.append(who, body);
+    this.list.append(li);
+    this.current = { role, li, body, pending: [] };
+    return this.current;
+  }
+
+  #segment(msg, text) {
+    const span = document.createElement("span");
+    span.className = "segment";
+    // Blocks arrive as separate sentences; a space keeps them readable when joined.
+    span.textContent = msg.body.childElementCount > 0 ? ` ${text.trim()}` : text.trim();
+    msg.body.append(span);
+    return span;
+  }
+
+  // New lines are followed only while the reader is at (or near) the bottom, so scrolling back to
+  // read is not undone by every word that arrives.
+  #atBottom() {
+    const el = this.list;
+    return el.scrollHeight - el.scrollTop - el.clientHeight < 48;
+  }
+
+  #scrollToEnd() {
+    this.list.scrollTop = this.list.scrollHeight;
+  }
+}
