@@ -36,8 +36,18 @@ test-gateway:
 	go vet $(GATEWAY_PKGS)
 	go test -race -count=1 $(GATEWAY_PKGS)
 
+# main_ecs.go is `//go:build ignore` (a standalone main beside the module's packages), so ./... never
+# sees it: vet it by name.
 test-cdk:
+	go vet main_ecs.go
 	$(if $(CDK_PKGS),go vet $(CDK_PKGS) && go test -count=1 -timeout 20m $(CDK_PKGS),@echo "no CDK packages yet")
+
+# cdk.json runs `go run main_ecs.go`. The stack is environment-agnostic, so synth needs no AWS account.
+synth: setup ## synthesize the ECS stack into cdk.out/ with cdk-nag (no AWS account needed)
+	$(CDK) synth --no-notices --quiet
+
+diff: setup ## compare the ECS stack with the deployed one (needs AWS credentials)
+	$(CDK) diff --no-notices
 
 bench: ## run the Go benchmarks (record results in BENCHMARKS.md)
 	go test -run '^$$' -bench . -benchmem $(GATEWAY_PKGS)

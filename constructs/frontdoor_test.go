@@ -1,0 +1,217 @@
+package constructs_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
+	"github.com/aws/jsii-runtime-go"
+
+	appconstructs "novasonic/constructs"
+)
+
+// Managed CloudFront policy ids, fixed by AWS.
+const (
+	cachingDisabledPolicyID   = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+	allViewerRequestPolicyID  = "216adef6-5c7f-47e4-b989-5492eafa07d3"
+	securityHeadersPolicyID   = "67f7725c-6f97-4210-82d7-5512b31e9d03"
+	cachingOptimizedPolicyID  = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+	cloudFrontOriginGroupName = "CloudFront-VPCOrigins-Service-SG"
+)
+
+// newFrontDoor builds a FrontDoor in a bare stack with its own VPC and buckets.
+func newFrontDoor(props *appconstructs.FrontDoorProps) (awscdk.Stack, *appconstructs.FrontDoor) {
+	stack := newStack()
+	vpc := awsec2.NewVpc(stack, jsii.String("Vpc"), &awsec2.VpcProps{MaxAzs: jsii.Number(2), NatGateways: jsii.Number(1)})
+	props.Vpc = vpc
+	props.SiteBucket = awss3.NewBucket(stack, jsii.String("Site"), nil)
+	return stack, appconstructs.NewFrontDoor(stack, "FrontDoor", props)
+}
+
+func TestFrontDoorLoadBalancer(t *testing.T) {
+	// GIVEN a bare stack with a VPC and a site bucket
+	// WHEN a FrontDoor is created with defaults
+	stack, _ := newFrontDoor(&appconstructs.FrontDoorProps{})
+
+	// THEN the NLB is internal with a security group, its TCP listener has an explicit idle timeout, and
+	// its IP target group checks /ready over HTTP and drains for five minutes.
+	template := synth(t, stack)
+	check(t, "internal NLB", func() {
+		template.HasResourceProperties(jsii.String("AWS::ElasticLoadBalancingV2::LoadBalancer"), assertions.Match_ObjectLike(&obj{
+			"Type":           "network",
+			"Scheme":         "internal",
+			"IpAddressType":  "ipv4",
+			"SecurityGroups": assertions.Match_AnyValue(),
+		}))
+	})
+	check(t, "listener", func() {
+		template.HasResourceProperties(jsii.String("AWS::ElasticLoadBalancingV2::Listener"), assertions.Match_ObjectLike(&obj{
+			"Port":               80,
+			"Protocol":           "TCP",
+			"ListenerAttributes": []any{obj{"Key": "tcp.idle_timeout.seconds", "Value": "600"}},
+		}))
+	})
+	check(t, "target group", func() {
+		template.HasResourceProperties(jsii.String("AWS::ElasticLoadBalancingV2::TargetGroup"), assertions.Match_ObjectLike(&obj{
+			"Port":                       8080,
+			"Protocol":                   "TCP",
+			"TargetType":                 "ip",
+			"HealthCheckProtocol":        "HTTP",
+			"HealthCheckPath":            "/ready",
+			"HealthCheckIntervalSeconds": 10,
+			"HealthyThresholdCount":      2,
+			"UnhealthyThresholdCount":    2,
+			"TargetGroupAttributes": assertions.Match_ArrayWith(&[]any{
+				obj{"Key": "deregistration_delay.timeout_seconds", "Value": "300"},
+				obj{"Key": "preserve_client_ip.enabled", "Value": "false"},
+				obj{"Key": "deregistration_delay.connection_termination.enabled", "Value": "false"},
+			}),
+		}))
+	})
+}
+
+func TestFrontDoorAdmitsOnlyCloudFront(t *testing.T) {
+	// GIVEN a bare stack with a VPC and a site bucket
+	// WHEN a FrontDoor is created
+	stack, _ := newFrontDoor(&appconstructs.FrontDoorProps{})
+
+	// THEN the NLB's security group has no egress of its own and one ingress rule, from the security group
+	// CloudFront gives its VPC origins, found by name in this VPC after the distribution exists.
+	template := synth(t, stack)
+	check(t, "no default egress", func() {
+		template.HasResourceProperties(jsii.String("AWS::EC2::SecurityGroup"), assertions.Match_ObjectLike(&obj{
+			"GroupDescription":     assertions.Match_StringLikeRegexp(jsii.String("CloudFront VPC origins only")),
+			"SecurityGroupEgress":  []any{obj{"CidrIp": "255.255.255.255/32", "Description": "Disallow all traffic", "FromPort": 252, "IpProtocol": "icmp", "ToPort": 86}},
+			"SecurityGroupIngress": assertions.Match_Absent(),
+		}))
+	})
+	ingress := resources(t, template, "AWS::EC2::SecurityGroupIngress")
+	if len(ingress) != 1 {
+		t.Fatalf("got %d ingress rules, want 1", len(ingress))
+	}
+	for id, rule := range ingress {
+		props := rule["Properties"].(map[string]any)
+		source, _ := json.Marshal(props["SourceSecurityGroupId"])
+		if props["FromPort"] != 80.0 || props["CidrIp"] != nil || !strings.Contains(string(source), "OriginSecurityGroupLookup") {
+			t.Errorf("ingress %s = %v, want port 80 from the looked-up CloudFront group", id, props)
+		}
+	}
+	check(t, "lookup", func() {
+		template.HasResource(jsii.String("Custom::AWS"), assertions.Match_ObjectLike(&obj{
+			"Properties": assertions.Match_ObjectLike(&obj{
+				"Create": assertions.Match_AnyValue(),
+			}),
+			"DependsOn": assertions.Match_ArrayWith(&[]any{assertions.Match_StringLikeRegexp(jsii.String("FrontDoorDistribution"))}),
+		}))
+	})
+	lookups, _ := json.Marshal(resources(t, template, "Custom::AWS"))
+	if !strings.Contains(string(lookups), cloudFrontOriginGroupName) {
+		t.Errorf("the lookup does not filter on %s: %s", cloudFrontOriginGroupName, lookups)
+	}
+}
+
+func TestFrontDoorDistribution(t *testing.T) {
+	// GIVEN a bare stack with a VPC and a site bucket
+	// WHEN a FrontDoor is created
+	stack, frontDoor := newFrontDoor(&appconstructs.FrontDoorProps{})
+
+	// THEN the default behaviour serves S3 over HTTPS with security headers, and /interact-s2s reaches the
+	// VPC origin over HTTPS only, uncached, with every viewer header (Sec-WebSocket-*, Origin, Host).
+	template := synth(t, stack)
+	check(t, "VPC origin", func() {
+		template.HasResourceProperties(jsii.String("AWS::CloudFront::VpcOrigin"), assertions.Match_ObjectLike(&obj{
+			"VpcOriginEndpointConfig": assertions.Match_ObjectLike(&obj{
+				"HTTPPort":             80,
+				"OriginProtocolPolicy": "http-only",
+			}),
+		}))
+	})
+	dist := distributionConfig(t, template)
+	behaviors := dist["CacheBehaviors"].([]any)
+	if len(behaviors) != 1 {
+		t.Fatalf("CacheBehaviors = %v, want one", behaviors)
+	}
+	ws := behaviors[0].(map[string]any)
+	want := map[string]any{
+		"PathPattern":           "/interact-s2s",
+		"ViewerProtocolPolicy":  "https-only",
+		"CachePolicyId":         cachingDisabledPolicyID,
+		"OriginRequestPolicyId": allViewerRequestPolicyID,
+		"AllowedMethods":        []any{"GET", "HEAD"},
+	}
+	for k, v := range want {
+		got, _ := json.Marshal(ws[k])
+		exp, _ := json.Marshal(v)
+		if string(got) != string(exp) {
+			t.Errorf("/interact-s2s %s = %s, want %s", k, got, exp)
+		}
+	}
+	if target := ws["TargetOriginId"]; target != vpcOriginID(t, dist) {
+		t.Errorf("/interact-s2s targets origin %v, want the VPC origin %v", target, vpcOriginID(t, dist))
+	}
+	def := dist["DefaultCacheBehavior"].(map[string]any)
+	if def["ViewerProtocolPolicy"] != "redirect-to-https" || def["CachePolicyId"] != cachingOptimizedPolicyID ||
+		def["ResponseHeadersPolicyId"] != securityHeadersPolicyID {
+		t.Errorf("default behaviour = %v, want HTTPS redirect, CachingOptimized and SecurityHeaders", def)
+	}
+	if _, ok := dist["Restrictions"]; ok {
+		t.Errorf("Restrictions = %v, want none by default", dist["Restrictions"])
+	}
+	if frontDoor.Url == nil || frontDoor.WebSocketUrl == nil {
+		t.Error("Url and WebSocketUrl must be set")
+	}
+}
+
+func TestFrontDoorGeoAndLogs(t *testing.T) {
+	// GIVEN a bare stack with a VPC, a site bucket and a log bucket
+	// WHEN a FrontDoor restricts viewers to two countries and logs to the bucket
+	stack := newStack()
+	vpc := awsec2.NewVpc(stack, jsii.String("Vpc"), &awsec2.VpcProps{MaxAzs: jsii.Number(2)})
+	appconstructs.NewFrontDoor(stack, "FrontDoor", &appconstructs.FrontDoorProps{
+		Vpc:          vpc,
+		SiteBucket:   awss3.NewBucket(stack, jsii.String("Site"), nil),
+		LogBucket:    awss3.NewBucket(stack, jsii.String("Logs"), &awss3.BucketProps{ObjectOwnership: awss3.ObjectOwnership_OBJECT_WRITER}),
+		GeoAllowList: jsii.Strings("US", "CA"),
+	})
+
+	// THEN the distribution has an allow list and standard logging
+	template := synth(t, stack)
+	check(t, "geo and logs", func() {
+		template.HasResourceProperties(jsii.String("AWS::CloudFront::Distribution"), assertions.Match_ObjectLike(&obj{
+			"DistributionConfig": assertions.Match_ObjectLike(&obj{
+				"Restrictions": obj{"GeoRestriction": obj{"Locations": []string{"US", "CA"}, "RestrictionType": "whitelist"}},
+				"Logging":      assertions.Match_ObjectLike(&obj{"Prefix": "cloudfront/"}),
+			}),
+		}))
+	})
+}
+
+// distributionConfig returns the only distribution's DistributionConfig.
+func distributionConfig(t *testing.T, template assertions.Template) map[string]any {
+	t.Helper()
+	dists := resources(t, template, "AWS::CloudFront::Distribution")
+	if len(dists) != 1 {
+		t.Fatalf("got %d distributions, want 1", len(dists))
+	}
+	for _, d := range dists {
+		return d["Properties"].(map[string]any)["DistributionConfig"].(map[string]any)
+	}
+	return nil
+}
+
+// vpcOriginID returns the Id of the distribution's origin that uses a VPC origin.
+func vpcOriginID(t *testing.T, dist map[string]any) any {
+	t.Helper()
+	for _, o := range dist["Origins"].([]any) {
+		origin := o.(map[string]any)
+		if _, ok := origin["VpcOriginConfig"]; ok {
+			return origin["Id"]
+		}
+	}
+	t.Fatal("no origin with VpcOriginConfig")
+	return nil
+}

@@ -1,0 +1,143 @@
+package constructs_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfront"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudfrontorigins"
+	"github.com/aws/jsii-runtime-go"
+
+	appconstructs "novasonic/constructs"
+)
+
+func TestWebsiteBuckets(t *testing.T) {
+	// GIVEN a bare stack
+	stack := newStack()
+
+	// WHEN a Website is created with defaults
+	appconstructs.NewWebsite(stack, "Website", nil)
+
+	// THEN both buckets block public access, encrypt, are retained, and refuse plain HTTP; the site
+	// bucket logs to the log bucket, which accepts CloudFront's ACL-based log delivery.
+	template := synth(t, stack)
+	check(t, "two buckets", func() { template.ResourceCountIs(jsii.String("AWS::S3::Bucket"), jsii.Number(2)) })
+	for id, bucket := range resources(t, template, "AWS::S3::Bucket") {
+		props := bucket["Properties"].(map[string]any)
+		block, _ := props["PublicAccessBlockConfiguration"].(map[string]any)
+		for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
+			if block[k] != true {
+				t.Errorf("bucket %s: PublicAccessBlockConfiguration.%s = %v, want true", id, k, block[k])
+			}
+		}
+		if props["BucketEncryption"] == nil {
+			t.Errorf("bucket %s has no BucketEncryption", id)
+		}
+		if bucket["DeletionPolicy"] != "Retain" {
+			t.Errorf("bucket %s: DeletionPolicy = %v, want Retain", id, bucket["DeletionPolicy"])
+		}
+	}
+	check(t, "TLS only", func() {
+		template.ResourcePropertiesCountIs(jsii.String("AWS::S3::BucketPolicy"), assertions.Match_ObjectLike(&obj{
+			"PolicyDocument": obj{"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&obj{
+				"Effect":    "Deny",
+				"Condition": obj{"Bool": obj{"aws:SecureTransport": "false"}},
+			})})},
+		}), jsii.Number(2))
+	})
+	check(t, "site access logs", func() {
+		template.HasResourceProperties(jsii.String("AWS::S3::Bucket"), assertions.Match_ObjectLike(&obj{
+			"LoggingConfiguration": assertions.Match_ObjectLike(&obj{"LogFilePrefix": "site/"}),
+		}))
+	})
+	check(t, "log bucket ownership", func() {
+		template.HasResourceProperties(jsii.String("AWS::S3::Bucket"), assertions.Match_ObjectLike(&obj{
+			"OwnershipControls": obj{"Rules": []any{obj{"ObjectOwnership": "ObjectWriter"}}},
+		}))
+	})
+}
+
+func TestWebsiteDeployWithoutContent(t *testing.T) {
+	// GIVEN a website served by a distribution, deleted with the stack
+	stack := newStack()
+	website := appconstructs.NewWebsite(stack, "Website", &appconstructs.WebsiteProps{RemovalPolicy: awscdk.RemovalPolicy_DESTROY})
+	distribution := awscloudfront.NewDistribution(stack, jsii.String("Cdn"), &awscloudfront.DistributionProps{
+		DefaultBehavior: &awscloudfront.BehaviorOptions{
+			Origin: awscloudfrontorigins.S3BucketOrigin_WithOriginAccessControl(website.Bucket, nil),
+		},
+	})
+
+	// WHEN the web client is deployed from a directory that does not exist
+	website.Deploy(&appconstructs.WebsiteDeploymentProps{
+		Distribution:     distribution,
+		ContentDirectory: jsii.String("/nonexistent/web/static"),
+		RuntimeConfig:    map[string]*string{"websocketUrl": jsii.String("wss://example.cloudfront.net/interact-s2s")},
+	})
+
+	// THEN config.js alone is deployed with pruning and a cache invalidation, the buckets empty themselves
+	// on delete, and synth warns about the missing directory.
+	template := synth(t, stack)
+	check(t, "deployment", func() {
+		template.HasResourceProperties(jsii.String("Custom::CDKBucketDeployment"), assertions.Match_ObjectLike(&obj{
+			"Prune":             true,
+			"DistributionPaths": []string{"/*"},
+		}))
+	})
+	deployments := resources(t, template, "Custom::CDKBucketDeployment")
+	for _, d := range deployments {
+		keys := d["Properties"].(map[string]any)["SourceObjectKeys"].([]any)
+		if len(keys) != 1 {
+			t.Errorf("SourceObjectKeys = %v, want only config.js", keys)
+		}
+	}
+	check(t, "auto delete", func() {
+		template.ResourceCountIs(jsii.String("Custom::S3AutoDeleteObjects"), jsii.Number(2))
+	})
+	check(t, "warning", func() {
+		assertions.Annotations_FromStack(stack).HasWarning(jsii.String("/Test/Website"),
+			assertions.Match_StringLikeRegexp(jsii.String("web client directory /nonexistent/web/static not found")))
+	})
+}
+
+func TestWebsiteDeployWithContent(t *testing.T) {
+	// GIVEN a website and a directory with a page and a local config.js
+	stack := newStack()
+	website := appconstructs.NewWebsite(stack, "Website", nil)
+	distribution := awscloudfront.NewDistribution(stack, jsii.String("Cdn"), &awscloudfront.DistributionProps{
+		DefaultBehavior: &awscloudfront.BehaviorOptions{
+			Origin: awscloudfrontorigins.S3BucketOrigin_WithOriginAccessControl(website.Bucket, nil),
+		},
+	})
+	dir := t.TempDir()
+	writeFile(t, dir+"/index.html", "<!doctype html>")
+	writeFile(t, dir+"/config.js", "window.NOVA_SONIC_CONFIG = {auth: 'local'};")
+
+	// WHEN it is deployed
+	website.Deploy(&appconstructs.WebsiteDeploymentProps{
+		Distribution:     distribution,
+		ContentDirectory: jsii.String(dir),
+		RuntimeConfig:    map[string]*string{"voiceId": jsii.String("matthew")},
+	})
+
+	// THEN the page and the generated config.js are two sources, and there is no warning
+	template := synth(t, stack)
+	for _, d := range resources(t, template, "Custom::CDKBucketDeployment") {
+		keys := d["Properties"].(map[string]any)["SourceObjectKeys"].([]any)
+		if len(keys) != 2 {
+			t.Errorf("SourceObjectKeys = %v, want the content and config.js", keys)
+		}
+	}
+	var warnings []string
+	check(t, "warnings", func() {
+		for _, m := range *assertions.Annotations_FromStack(stack).FindWarning(jsii.String("*"), assertions.Match_AnyValue()) {
+			warnings = append(warnings, *m.Id)
+		}
+	})
+	for _, w := range warnings {
+		if strings.Contains(w, "Website") {
+			t.Errorf("unexpected warning on %s", w)
+		}
+	}
+}
