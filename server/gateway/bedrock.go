@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
@@ -52,13 +55,14 @@ type Bedrock struct {
 // OpenStream starts InvokeModelWithBidirectionalStream. The SDK returns before the HTTP request is sent,
 // so connection and authorization failures arrive later, through Send and Err.
 func (b *Bedrock) OpenStream(ctx context.Context) (ModelStream, error) {
+	body := &requestBody{}
 	out, err := b.Client.InvokeModelWithBidirectionalStream(ctx,
 		&bedrockruntime.InvokeModelWithBidirectionalStreamInput{ModelId: aws.String(b.ModelID)},
-		perStreamOptions)
+		perStreamOptions, body.capture)
 	if err != nil {
 		return nil, fmt.Errorf("open stream: %w", err)
 	}
-	return sdkStream{out.GetStream()}, nil
+	return &sdkStream{InvokeModelWithBidirectionalStreamEventStream: out.GetStream(), body: body}, nil
 }
 
 // perStreamOptions works around two measured SDK defects (server/PROTOCOL.md, "Bedrock side"):
@@ -75,9 +79,54 @@ func perStreamOptions(o *bedrockruntime.Options) {
 // sdkStream adapts the SDK's event stream to ModelStream.
 type sdkStream struct {
 	*bedrockruntime.InvokeModelWithBidirectionalStreamEventStream
+	body *requestBody
 }
 
-func (s sdkStream) CloseSend() error { return s.Writer.Close() }
+func (s *sdkStream) CloseSend() error { return s.Writer.Close() }
+
+// Close closes the SDK stream, then works around a third SDK defect: the request body is an io.Pipe
+// hidden behind io.NopCloser, so when the HTTP/2 transport has stopped reading it (the response ended
+// first: an exception, a time limit), the SDK's writer goroutine blocks forever writing the end-of-input
+// frame. Reading what is left of the body after Close lets that goroutine finish; it closes its end of
+// the pipe after that frame, which ends the read.
+func (s *sdkStream) Close() error {
+	err := s.InvokeModelWithBidirectionalStreamEventStream.Close()
+	s.body.discardRest()
+	return err
+}
+
+// requestBody keeps hold of a stream's HTTP request body, as the SDK hands it to the HTTP client.
+type requestBody struct {
+	mu   sync.Mutex
+	body io.ReadCloser
+}
+
+// capture is a per-call option that wraps the HTTP client to see the request body.
+func (b *requestBody) capture(o *bedrockruntime.Options) {
+	o.HTTPClient = bodyCapturingClient{next: o.HTTPClient, into: b}
+}
+
+func (b *requestBody) discardRest() {
+	b.mu.Lock()
+	body := b.body
+	b.body = nil
+	b.mu.Unlock()
+	if body != nil {
+		go func() { _, _ = io.Copy(io.Discard, body) }()
+	}
+}
+
+type bodyCapturingClient struct {
+	next bedrockruntime.HTTPClient
+	into *requestBody
+}
+
+func (c bodyCapturingClient) Do(r *http.Request) (*http.Response, error) {
+	c.into.mu.Lock()
+	c.into.body = r.Body
+	c.into.mu.Unlock()
+	return c.next.Do(r)
+}
 
 // chunk wraps a Nova Sonic JSON event for Send.
 func chunk(payload []byte) types.InvokeModelWithBidirectionalStreamInput {
