@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"novasonic/server/localbedrock"
+)
+
+func TestSettingsComeFromTheEnvironmentAndFlagsOverrideThem(t *testing.T) {
+	env := map[string]string{
+		"PORT": "9000", "BEDROCK_REGION": "us-west-2", "BEDROCK_MODEL_ID": "us.amazon.nova-2-sonic-v1:0",
+		"ALLOWED_ORIGINS": "https://d111.cloudfront.net/, https://example.com", "LOG_LEVEL": "debug", "DRAIN_TIMEOUT": "90s",
+	}
+	cfg, err := loadSettings([]string{"-port", "9100"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.port != "9100" || cfg.bedrockRegion != "us-west-2" || cfg.modelID != "us.amazon.nova-2-sonic-v1:0" ||
+		cfg.logLevel != slog.LevelDebug || cfg.drainTimeout != 90*time.Second || cfg.local {
+		t.Fatalf("settings = %+v", cfg)
+	}
+	if strings.Join(cfg.allowedOrigins, " ") != "https://d111.cloudfront.net https://example.com" {
+		t.Fatalf("allowed origins = %q", cfg.allowedOrigins)
+	}
+}
+
+func TestSettingsDefaults(t *testing.T) {
+	cfg, err := loadSettings(nil, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.port != "8080" || cfg.host != "" || cfg.bedrockRegion != "us-east-1" || cfg.modelID != "amazon.nova-2-sonic-v1:0" ||
+		cfg.drainTimeout != 110*time.Second || cfg.logLevel != slog.LevelInfo || len(cfg.allowedOrigins) != 0 {
+		t.Fatalf("defaults = %+v", cfg)
+	}
+	local, err := loadSettings([]string{"-local"}, func(string) string { return "" })
+	if err != nil || local.host != "127.0.0.1" {
+		t.Fatalf("-local listens on %q (err %v): the simulator accepts any token and must stay on loopback", local.host, err)
+	}
+}
+
+func TestBadSettingsAreRefusedWithTheKeyAndTheExpectedForm(t *testing.T) {
+	for key, value := range map[string]string{
+		"PORT": "http", "LOG_LEVEL": "loud", "DRAIN_TIMEOUT": "soon",
+	} {
+		_, err := loadSettings(nil, func(k string) string {
+			if k == key {
+				return value
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), value) {
+			t.Errorf("%s=%s: error %v should name the key and the value", key, value, err)
+		}
+	}
+}
+
+func TestGatewayRefusesToStartWithoutATokenVerifier(t *testing.T) {
+	err := run(context.Background(), settings{port: "0"}, slog.New(slog.DiscardHandler), nil)
+	if err == nil || !strings.Contains(err.Error(), "token verifier") {
+		t.Fatalf("run without -local = %v, want a refusal to accept unverified tokens", err)
+	}
+}
+
+// What `make run` starts: the gateway with the simulated Nova Sonic. A person speaks, pauses, and hears
+// themselves back; then Ctrl+C drains and stops it cleanly.
+func TestLocalModeServesTheWebClientAndASimulatedConversation(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	addrCh := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		cfg := settings{local: true, host: "127.0.0.1", port: "0", bedrockRegion: "us-east-1",
+			modelID: localbedrock.ModelNova2Sonic, drainTimeout: 2 * time.Second, logLevel: slog.LevelError}
+		done <- run(ctx, cfg, slog.New(slog.DiscardHandler), func(a net.Addr) { addrCh <- a })
+	}()
+	var addr string
+	select {
+	case a := <-addrCh:
+		addr = a.String()
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "<html") {
+		t.Fatalf("GET / = %d, want the web client page", resp.StatusCode)
+	}
+
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/interact-s2s", http.Header{"Origin": {"http://" + addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	send := func(s string) {
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(`{"type":"authorization","token":"Bearer local-dev-token"}`)
+	for _, ev := range []string{
+		`{"event":{"sessionStart":{"inferenceConfiguration":{"maxTokens":1024,"topP":0.9,"temperature":0.7},"turnDetectionConfiguration":{"endpointingSensitivity":"HIGH"}}}}`,
+		`{"event":{"promptStart":{"promptName":"p","textOutputConfiguration":{"mediaType":"text/plain"},"audioOutputConfiguration":{"mediaType":"audio/lpcm","sampleRateHertz":24000,"sampleSizeBits":16,"channelCount":1,"voiceId":"matthew","encoding":"base64","audioType":"SPEECH"}}}}`,
+		`{"event":{"contentStart":{"promptName":"p","contentName":"s","type":"TEXT","role":"SYSTEM","interactive":false,"textInputConfiguration":{"mediaType":"text/plain"}}}}`,
+		`{"event":{"textInput":{"promptName":"p","contentName":"s","content":"Be brief."}}}`,
+		`{"event":{"contentEnd":{"promptName":"p","contentName":"s"}}}`,
+		`{"event":{"contentStart":{"promptName":"p","contentName":"a","type":"AUDIO","role":"USER","interactive":true,"audioInputConfiguration":{"mediaType":"audio/lpcm","sampleRateHertz":16000,"sampleSizeBits":16,"channelCount":1,"audioType":"SPEECH","encoding":"base64"}}}}`,
+	} {
+		send(ev)
+	}
+	// One second of "speech" then two seconds of silence, in 32 ms frames as a browser sends them.
+	speech := append(localbedrock.TonePCM(300, time.Second, 16000, 0.3), localbedrock.SilencePCM(2*time.Second, 16000)...)
+	go func() {
+		for off := 0; off+1024 <= len(speech); off += 1024 {
+			if conn.WriteMessage(websocket.TextMessage, []byte(`{"event":{"audioInput":{"promptName":"p","contentName":"a","content":"`+
+				base64.StdEncoding.EncodeToString(speech[off:off+1024])+`"}}}`)) != nil {
+				return
+			}
+		}
+	}()
+
+	var heardUser, heardAudio bool
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !heardUser || !heardAudio {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatalf("no simulated answer (user transcript %v, audio %v): %v", heardUser, heardAudio, err)
+		}
+		var ev map[string]map[string]map[string]any
+		_ = json.Unmarshal(data, &ev)
+		if text := ev["event"]["textOutput"]; text != nil && text["role"] == "USER" {
+			heardUser = true
+		}
+		if ev["event"]["audioOutput"] != nil {
+			heardAudio = true
+		}
+	}
+
+	stop() // Ctrl+C
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run after Ctrl+C: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the gateway did not stop after Ctrl+C")
+	}
+}
