@@ -15,7 +15,7 @@ CDK := $(CDK_DIR)/node_modules/.bin/cdk
 CDK_PKGS := $(shell go list ./constructs/... ./stacks/... 2>/dev/null)
 GATEWAY_PKGS := ./server/...
 
-.PHONY: help setup run test test-gateway test-cdk bench lint synth diff
+.PHONY: help setup run gateway test test-gateway test-cdk bench lint synth diff
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -27,7 +27,9 @@ $(CDK): $(CDK_DIR)/package.json $(wildcard $(CDK_DIR)/package-lock.json)
 	npm ci --prefix $(CDK_DIR) --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: ## run the gateway with the built-in simulated Nova Sonic (no AWS account) and print its URL
+run: synth gateway ## the main job without an AWS account: synthesize the stacks, then run the gateway locally
+
+gateway: ## run only the gateway, with the built-in simulated Nova Sonic, and print its URL
 	go run ./server -local
 
 test: setup test-gateway test-cdk ## run every test
