@@ -33,7 +33,10 @@ func NewBackendStack(scope constructs.Construct, id string, props *BackendStackP
 	if stackProps.Description == nil {
 		stackProps.Description = jsii.String("Nova Sonic speech-to-speech gateway on ECS Fargate behind CloudFront")
 	}
+	// No Env: the stack is environment-agnostic, so synth needs no account and the deploying profile
+	// chooses the account and region.
 	stack := awscdk.NewStack(scope, &id, &stackProps)
+	// Tags reach every taggable resource, for cost allocation by project and stage.
 	awscdk.Tags_Of(stack).Add(jsii.String("Project"), jsii.String("NovaSonic"), nil)
 	awscdk.Tags_Of(stack).Add(jsii.String("Stage"), jsii.String(cfg.Stage), nil)
 
@@ -45,6 +48,7 @@ func NewBackendStack(scope constructs.Construct, id string, props *BackendStackP
 		}
 	}
 
+	// Construct IDs are short fixed nouns: they become logical IDs, and renaming one replaces resources.
 	network := appconstructs.NewNetwork(stack, "Network", &appconstructs.NetworkProps{
 		NatGateways:      jsii.Number(float64(cfg.NatGateways)),
 		FlowLogRetention: cfg.LogRetention(),
@@ -68,6 +72,7 @@ func NewBackendStack(scope constructs.Construct, id string, props *BackendStackP
 		FeaturePlan:   cfg.CognitoFeaturePlan(),
 		RemovalPolicy: cfg.RemovalPolicy(),
 	})
+	// Graviton: Fargate ARM64 costs less per vCPU and the gateway is a static Go binary.
 	image := appconstructs.NewServerImage(stack, "ServerImage", &appconstructs.ServerImageProps{
 		Directory:    jsii.String(root),
 		Architecture: appconstructs.ArchitectureArm64,
@@ -76,6 +81,8 @@ func NewBackendStack(scope constructs.Construct, id string, props *BackendStackP
 	// A fixed name: the gateway publishes ActiveSessions under it and autoscaling reads it back. The
 	// service's own name token would make the task definition depend on the service.
 	serviceName := "nova-sonic-gateway-" + cfg.Stage
+	// The gateway compares the WebSocket upgrade's Origin with this list; the CloudFront URL is the
+	// page's own origin, so it is always allowed.
 	allowedOrigins := append([]*string{frontDoor.Url}, *jsii.Strings(cfg.AllowedOrigins...)...)
 	gateway := appconstructs.NewGatewayService(stack, "Gateway", &appconstructs.GatewayServiceProps{
 		Vpc:                       network.Vpc,
@@ -102,12 +109,15 @@ func NewBackendStack(scope constructs.Construct, id string, props *BackendStackP
 		LogRetention:          cfg.LogRetention(),
 		RemovalPolicy:         cfg.RemovalPolicy(),
 	})
+	// The task role is the gateway's only credential (the SDK's default chain finds it).
 	appconstructs.NewBedrockAccess(stack, "BedrockAccess", &appconstructs.BedrockAccessProps{
 		Grantee:       gateway.TaskDefinition.TaskRole(),
 		BedrockRegion: jsii.String(cfg.BedrockRegion),
 		ModelId:       jsii.String(cfg.ModelID),
 	})
 
+	// The keys are the web client's (server/web/static/config.js documents them); values are resolved at
+	// deploy time, so the page needs no build step per deployment.
 	website.Deploy(&appconstructs.WebsiteDeploymentProps{
 		Distribution:     frontDoor.Distribution,
 		ContentDirectory: jsii.String(filepath.Join(root, "server", "web", "static")),
@@ -124,6 +134,7 @@ func NewBackendStack(scope constructs.Construct, id string, props *BackendStackP
 		},
 	})
 
+	// Output IDs are part of the interface: scripts and docs/ecs-stack.md refer to them.
 	output := func(id, description string, value *string) {
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
 	}
@@ -146,6 +157,7 @@ func NewBackendStack(scope constructs.Construct, id string, props *BackendStackP
 	return stack
 }
 
+// optionalString returns nil for an empty string, which CDK props read as "not set".
 func optionalString(s string) *string {
 	if strings.TrimSpace(s) == "" {
 		return nil
@@ -153,6 +165,7 @@ func optionalString(s string) *string {
 	return jsii.String(s)
 }
 
+// optionalStrings returns nil for an empty list.
 func optionalStrings(s []string) *[]*string {
 	if len(s) == 0 {
 		return nil
@@ -160,6 +173,7 @@ func optionalStrings(s []string) *[]*string {
 	return jsii.Strings(s...)
 }
 
+// optionalNumber returns nil for zero, the Config's "unset".
 func optionalNumber(n int) *float64 {
 	if n == 0 {
 		return nil

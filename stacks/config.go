@@ -128,6 +128,7 @@ func ParseConfig(lookup func(key string) any) (Config, error) {
 	p.oneOf(KeyUserPoolFeaturePlan, &c.UserPoolFeaturePlan, "essentials", "plus")
 	p.str(KeyWebACLArn, &c.WebACLArn, webACLPattern, "a WAF web ACL ARN with global (CLOUDFRONT) scope: arn:aws:wafv2:us-east-1:<account>:global/webacl/<name>/<id>")
 
+	// Checks across keys run after every key is read, so each message can quote the final values.
 	if profile := inferenceProfilePattern.FindString(c.ModelID); profile != "" {
 		p.fail(KeyModelID, c.ModelID, "a foundation model id without the "+profile+" inference-profile prefix, such as amazon.nova-2-sonic-v1:0")
 	}
@@ -215,7 +216,7 @@ func validOrigin(s string) bool {
 
 // fargateMemory lists, per CPU size, the smallest and largest memory and the step, in MiB.
 var fargateMemory = map[int][3]int{
-	256:   {512, 2048, 512}, // 512, 1024, 2048; 1536 is refused below
+	256:   {512, 2048, 512},
 	512:   {1024, 4096, 1024},
 	1024:  {2048, 8192, 1024},
 	2048:  {4096, 16384, 1024},
@@ -231,6 +232,7 @@ func validFargateSize(cpu, memory int) error {
 		return fmt.Errorf("%s must be one of 256, 512, 1024, 2048, 4096, 8192, 16384 (CPU units, 1024 = 1 vCPU), got %d", KeyTaskCPU, cpu)
 	}
 	fits := memory >= r[0] && memory <= r[1] && (memory-r[0])%r[2] == 0
+	// The 256-unit size is the one whose memory steps are not even: 512, 1024 or 2048.
 	if cpu == 256 && memory == 1536 {
 		fits = false
 	}
@@ -247,6 +249,7 @@ type parser struct {
 	errs   []error
 }
 
+// fail records that key holds got instead of the form want describes.
 func (p *parser) fail(key string, got any, want string) {
 	p.errs = append(p.errs, fmt.Errorf("%s must be %s, got %q", key, want, fmt.Sprint(got)))
 }
