@@ -27,10 +27,10 @@ func TestBackendNagClean(t *testing.T) {
 		annotations := assertions.Annotations_FromStack(s.stack)
 		nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-"))
 		for _, m := range *annotations.FindError(jsii.String("*"), nag) {
-			errors = append(errors, *m.Id+": "+describe(m.Entry.Data))
+			errors = append(errors, describe(m))
 		}
 		for _, m := range *annotations.FindWarning(jsii.String("*"), nag) {
-			warnings = append(warnings, *m.Id+": "+describe(m.Entry.Data))
+			warnings = append(warnings, describe(m))
 		}
 	})
 
@@ -333,7 +333,7 @@ func firstDiff(want, got []byte) string {
 	return ""
 }
 
-// describe renders an annotation's data.
+// describe renders an annotation (construct path, level and message) for a failure message.
 func describe(data any) string {
 	b, _ := json.Marshal(data)
 	return string(b)

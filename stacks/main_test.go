@@ -56,6 +56,7 @@ func backendStack(t *testing.T) *synthesized {
 		}
 	})
 	if backend.err != nil {
+		// cdk-nag errors are annotations that fail synth outright; their ERROR lines are printed above.
 		t.Fatalf("synthesize %s: %v", stacks.BackendStackName, backend.err)
 	}
 	return &backend
