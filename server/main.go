@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 
 	"novasonic/server/gateway"
@@ -38,6 +40,8 @@ type settings struct {
 	logLevel       slog.Level
 	drainTimeout   time.Duration
 	healthcheck    bool
+	// The Cognito user pool and app client whose access tokens open sessions (required unless local).
+	userPoolID, clientID string
 }
 
 // The defaults. The model is Nova 2 Sonic: amazon.nova-sonic-v1:0 reached end of life on 2026-09-14.
@@ -87,6 +91,10 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 		"ALLOWED_ORIGINS: comma-separated browser origins allowed to connect (default: the gateway's own origin)")
 	level := fs.String("log-level", env("LOG_LEVEL", "info"), "LOG_LEVEL: debug, info, warn or error")
 	drain := fs.Duration("drain-timeout", defaultDrainTimeout, "DRAIN_TIMEOUT: how long live conversations may continue after SIGTERM")
+	pool := fs.String("cognito-user-pool-id", env("COGNITO_USER_POOL_ID", ""),
+		"COGNITO_USER_POOL_ID: user pool whose access tokens are accepted, <region>_<id> (required unless -local)")
+	client := fs.String("cognito-client-id", env("COGNITO_CLIENT_ID", ""),
+		"COGNITO_CLIENT_ID: app client the tokens must be issued to (required unless -local)")
 	health := fs.Bool("healthcheck", false, "probe http://127.0.0.1:PORT/health and exit 0 if healthy (container health checks)")
 	if v := getenv("DRAIN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -100,7 +108,7 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 	}
 	cfg := settings{
 		host: *host, port: *port, local: *local, bedrockRegion: *region, modelID: *model,
-		drainTimeout: *drain, healthcheck: *health,
+		drainTimeout: *drain, healthcheck: *health, userPoolID: *pool, clientID: *client,
 	}
 	if p, err := strconv.Atoi(cfg.port); err != nil || p < 0 || p > 65535 {
 		return settings{}, fmt.Errorf("PORT %q is not a TCP port number", cfg.port)
@@ -112,6 +120,9 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 		if o = strings.TrimSpace(o); o != "" {
 			cfg.allowedOrigins = append(cfg.allowedOrigins, strings.TrimSuffix(o, "/"))
 		}
+	}
+	if !cfg.local && !cfg.healthcheck && (cfg.userPoolID == "" || cfg.clientID == "") {
+		return settings{}, errors.New("COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID are required to verify tokens; use -local (LOCAL_MODE=true) for the simulated Nova Sonic without sign-in")
 	}
 	if cfg.local && cfg.host == "" {
 		cfg.host = "127.0.0.1" // the simulator accepts any token: never expose it beyond this machine
@@ -188,8 +199,31 @@ func backends(ctx context.Context, cfg settings, logger *slog.Logger) (gateway.M
 		logger.Info("simulated Nova Sonic started", "endpoint", sim.URL())
 		return &gateway.Bedrock{Client: client, ModelID: cfg.modelID}, gateway.AcceptAnyToken{}, func() { _ = sim.Close() }, nil
 	}
-	// Verifying Cognito tokens is not built yet; refusing to start is safer than accepting any token.
-	return nil, nil, nil, errors.New("no token verifier is configured: Cognito verification is not available in this build, so only -local (LOCAL_MODE=true) can start")
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	verifier, err := gateway.NewCognitoVerifier(startCtx, gateway.CognitoOptions{UserPoolID: cfg.userPoolID, ClientID: cfg.clientID})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	client, err := newBedrockClient(ctx, cfg.bedrockRegion)
+	if err != nil {
+		_ = verifier.Close()
+		return nil, nil, nil, err
+	}
+	return &gateway.Bedrock{Client: client, ModelID: cfg.modelID}, verifier, func() { _ = verifier.Close() }, nil
+}
+
+// newBedrockClient builds the production client from the default credential chain (ECS task role, EKS IRSA
+// web identity, or a developer's profile), unchanged across platforms.
+func newBedrockClient(ctx context.Context, region string) (*bedrockruntime.Client, error) {
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region),
+		// The stream signs every event with the credentials it opened with, so they must outlive a whole
+		// conversation: refresh any credentials that expire within the next 15 minutes before opening.
+		config.WithCredentialsCacheOptions(func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = 15 * time.Minute }))
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return bedrockruntime.NewFromConfig(awsCfg), nil
 }
 
 func displayHost(host string) string {

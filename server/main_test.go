@@ -21,13 +21,15 @@ func TestSettingsComeFromTheEnvironmentAndFlagsOverrideThem(t *testing.T) {
 	env := map[string]string{
 		"PORT": "9000", "BEDROCK_REGION": "us-west-2", "BEDROCK_MODEL_ID": "us.amazon.nova-2-sonic-v1:0",
 		"ALLOWED_ORIGINS": "https://d111.cloudfront.net/, https://example.com", "LOG_LEVEL": "debug", "DRAIN_TIMEOUT": "90s",
+		"COGNITO_USER_POOL_ID": "us-west-2_Abc", "COGNITO_CLIENT_ID": "client",
 	}
 	cfg, err := loadSettings([]string{"-port", "9100"}, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.port != "9100" || cfg.bedrockRegion != "us-west-2" || cfg.modelID != "us.amazon.nova-2-sonic-v1:0" ||
-		cfg.logLevel != slog.LevelDebug || cfg.drainTimeout != 90*time.Second || cfg.local {
+		cfg.logLevel != slog.LevelDebug || cfg.drainTimeout != 90*time.Second || cfg.local ||
+		cfg.userPoolID != "us-west-2_Abc" || cfg.clientID != "client" {
 		t.Fatalf("settings = %+v", cfg)
 	}
 	if strings.Join(cfg.allowedOrigins, " ") != "https://d111.cloudfront.net https://example.com" {
@@ -36,7 +38,10 @@ func TestSettingsComeFromTheEnvironmentAndFlagsOverrideThem(t *testing.T) {
 }
 
 func TestSettingsDefaults(t *testing.T) {
-	cfg, err := loadSettings(nil, func(string) string { return "" })
+	cognito := func(k string) string {
+		return map[string]string{"COGNITO_USER_POOL_ID": "us-east-1_Abc", "COGNITO_CLIENT_ID": "c"}[k]
+	}
+	cfg, err := loadSettings(nil, cognito)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +59,7 @@ func TestBadSettingsAreRefusedWithTheKeyAndTheExpectedForm(t *testing.T) {
 	for key, value := range map[string]string{
 		"PORT": "http", "LOG_LEVEL": "loud", "DRAIN_TIMEOUT": "soon",
 	} {
-		_, err := loadSettings(nil, func(k string) string {
+		_, err := loadSettings([]string{"-local"}, func(k string) string {
 			if k == key {
 				return value
 			}
@@ -66,10 +71,10 @@ func TestBadSettingsAreRefusedWithTheKeyAndTheExpectedForm(t *testing.T) {
 	}
 }
 
-func TestGatewayRefusesToStartWithoutATokenVerifier(t *testing.T) {
-	err := run(context.Background(), settings{port: "0"}, slog.New(slog.DiscardHandler), nil)
-	if err == nil || !strings.Contains(err.Error(), "token verifier") {
-		t.Fatalf("run without -local = %v, want a refusal to accept unverified tokens", err)
+func TestGatewayRefusesToStartWithoutCognitoOutsideLocalMode(t *testing.T) {
+	_, err := loadSettings(nil, func(k string) string { return map[string]string{"COGNITO_USER_POOL_ID": "us-east-1_Abc"}[k] })
+	if err == nil || !strings.Contains(err.Error(), "COGNITO_CLIENT_ID") {
+		t.Fatalf("settings without a Cognito app client = %v, want a refusal to accept unverified tokens", err)
 	}
 }
 

@@ -8,13 +8,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
 )
 
@@ -55,14 +58,14 @@ type Bedrock struct {
 // OpenStream starts InvokeModelWithBidirectionalStream. The SDK returns before the HTTP request is sent,
 // so connection and authorization failures arrive later, through Send and Err.
 func (b *Bedrock) OpenStream(ctx context.Context) (ModelStream, error) {
-	body := &requestBody{}
+	hooks := &streamHooks{}
 	out, err := b.Client.InvokeModelWithBidirectionalStream(ctx,
 		&bedrockruntime.InvokeModelWithBidirectionalStreamInput{ModelId: aws.String(b.ModelID)},
-		perStreamOptions, body.capture)
+		perStreamOptions, hooks.install)
 	if err != nil {
 		return nil, fmt.Errorf("open stream: %w", err)
 	}
-	return &sdkStream{InvokeModelWithBidirectionalStreamEventStream: out.GetStream(), body: body}, nil
+	return &sdkStream{InvokeModelWithBidirectionalStreamEventStream: out.GetStream(), reply: out.GetInitialReply(), hooks: hooks}, nil
 }
 
 // perStreamOptions works around two measured SDK defects (server/PROTOCOL.md, "Bedrock side"):
@@ -76,41 +79,89 @@ func perStreamOptions(o *bedrockruntime.Options) {
 	o.RetryMaxAttempts = 1
 }
 
-// sdkStream adapts the SDK's event stream to ModelStream.
+// initialReplyWait bounds how long Err waits for the SDK to finish processing the HTTP response (or its
+// failure) before it answers; Err is only asked after the stream has ended.
+const initialReplyWait = time.Second
+
+// sdkStream adapts the SDK's event stream to ModelStream and works around two more SDK defects with the
+// streamHooks installed on its call.
 type sdkStream struct {
 	*bedrockruntime.InvokeModelWithBidirectionalStreamEventStream
-	body *requestBody
+	reply     <-chan bedrockruntime.InvokeModelWithBidirectionalStreamInitialReply
+	replyOnce sync.Once
+	hooks     *streamHooks
 }
 
 func (s *sdkStream) CloseSend() error { return s.Writer.Close() }
 
-// Close closes the SDK stream, then works around a third SDK defect: the request body is an io.Pipe
+// Err prefers the operation's own error. When Bedrock refuses the request before the stream (403, 429,
+// an unknown model), the SDK closes the request-body pipe and the stream keeps whichever error it saw
+// first: often "read/write on closed pipe" rather than the typed AccessDeniedException, which decides
+// the close code. The hooks record the typed error; it is complete once the SDK delivers the initial
+// reply.
+func (s *sdkStream) Err() error {
+	s.replyOnce.Do(func() {
+		select {
+		case <-s.reply:
+		case <-time.After(initialReplyWait):
+		}
+	})
+	if err := s.hooks.operationError(); err != nil {
+		return err
+	}
+	return s.InvokeModelWithBidirectionalStreamEventStream.Err()
+}
+
+// Close closes the SDK stream, then works around another SDK defect: the request body is an io.Pipe
 // hidden behind io.NopCloser, so when the HTTP/2 transport has stopped reading it (the response ended
 // first: an exception, a time limit), the SDK's writer goroutine blocks forever writing the end-of-input
 // frame. Reading what is left of the body after Close lets that goroutine finish; it closes its end of
 // the pipe after that frame, which ends the read.
 func (s *sdkStream) Close() error {
 	err := s.InvokeModelWithBidirectionalStreamEventStream.Close()
-	s.body.discardRest()
+	s.hooks.discardRestOfBody()
 	return err
 }
 
-// requestBody keeps hold of a stream's HTTP request body, as the SDK hands it to the HTTP client.
-type requestBody struct {
-	mu   sync.Mutex
-	body io.ReadCloser
+// streamHooks observe one call from inside the SDK: the HTTP request body it sends and the operation's
+// error.
+type streamHooks struct {
+	mu    sync.Mutex
+	body  io.ReadCloser
+	opErr error
 }
 
-// capture is a per-call option that wraps the HTTP client to see the request body.
-func (b *requestBody) capture(o *bedrockruntime.Options) {
-	o.HTTPClient = bodyCapturingClient{next: o.HTTPClient, into: b}
+// install is a per-call option: it wraps the HTTP client to see the request body and adds a build-step
+// middleware that sees the operation's error before the SDK folds it into the stream.
+func (h *streamHooks) install(o *bedrockruntime.Options) {
+	o.HTTPClient = bodyCapturingClient{next: o.HTTPClient, into: h}
+	// Clip first: appending to the client's shared slice could write into its spare capacity, a race
+	// between concurrent calls.
+	o.APIOptions = append(slices.Clip(o.APIOptions), func(stack *middleware.Stack) error {
+		return stack.Build.Add(middleware.BuildMiddlewareFunc("NovaSonicGatewayOperationError",
+			func(ctx context.Context, in middleware.BuildInput, next middleware.BuildHandler) (middleware.BuildOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleBuild(ctx, in)
+				if err != nil {
+					h.mu.Lock()
+					h.opErr = err
+					h.mu.Unlock()
+				}
+				return out, md, err
+			}), middleware.After)
+	})
 }
 
-func (b *requestBody) discardRest() {
-	b.mu.Lock()
-	body := b.body
-	b.body = nil
-	b.mu.Unlock()
+func (h *streamHooks) operationError() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.opErr
+}
+
+func (h *streamHooks) discardRestOfBody() {
+	h.mu.Lock()
+	body := h.body
+	h.body = nil
+	h.mu.Unlock()
 	if body != nil {
 		go func() { _, _ = io.Copy(io.Discard, body) }()
 	}
@@ -118,7 +169,7 @@ func (b *requestBody) discardRest() {
 
 type bodyCapturingClient struct {
 	next bedrockruntime.HTTPClient
-	into *requestBody
+	into *streamHooks
 }
 
 func (c bodyCapturingClient) Do(r *http.Request) (*http.Response, error) {

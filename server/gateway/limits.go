@@ -35,6 +35,11 @@ const (
 	// browser counts as too slow. Waiting pushes back on Bedrock through HTTP/2 flow control.
 	slowClientTimeout = 5 * time.Second
 
+	// sendErrorWait bounds how long the read loop waits, after a failed send, for the Bedrock stream to
+	// say why (the SDK's send error is generic and the typed error arrives through Err a little later,
+	// from its own goroutines, sometimes hundreds of milliseconds later under load).
+	sendErrorWait = 2 * time.Second
+
 	// closeGrace bounds each teardown step: the close events sent to Bedrock, the wait for its stream to
 	// end after the half-close, and the flush of queued output before the close frame. A browser that
 	// disconnects therefore ends its Bedrock stream within about one second.
@@ -43,10 +48,10 @@ const (
 
 // timing is the set of deadlines a Server uses: the constants above, shortened by tests.
 type timing struct {
-	auth, write, ping, pong, slowClient, closeGrace time.Duration
+	auth, write, ping, pong, slowClient, sendError, closeGrace time.Duration
 }
 
 var defaultTiming = timing{
 	auth: authTimeout, write: writeWait, ping: pingPeriod, pong: pongWait,
-	slowClient: slowClientTimeout, closeGrace: closeGrace,
+	slowClient: slowClientTimeout, sendError: sendErrorWait, closeGrace: closeGrace,
 }

@@ -196,14 +196,18 @@ func (s *session) openStream(ctx context.Context, g *errgroup.Group) error {
 }
 
 // sendFailure explains a failed Send. The SDK's Send error is generic ("stream closed"); the real cause
-// arrives through the stream's Err once the receive loop has seen Events close, so wait briefly for it.
+// arrives through the stream's Err once the receive loop has seen Events close, and the receive loop then
+// ends the session with it. The read loop waits for that verdict and only guesses from the send error if
+// it does not come.
 func (s *session) sendFailure(ctx context.Context, sendErr error) error {
-	if ctx.Err() != nil {
-		return nil
-	}
 	select {
+	case <-ctx.Done():
+		return nil
 	case <-s.recvDone:
-	case <-time.After(s.srv.timing.closeGrace):
+		// The receive loop has returned its verdict; errgroup cancels ctx with it an instant later.
+		<-ctx.Done()
+		return nil
+	case <-time.After(s.srv.timing.sendError):
 	}
 	if err := s.stream.Err(); err != nil {
 		return endForModelError(err)

@@ -6,11 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,13 +20,20 @@ import (
 // testTiming shortens the deadlines so failure paths finish in milliseconds.
 var testTiming = timing{
 	auth: 300 * time.Millisecond, write: time.Second, ping: time.Second, pong: 3 * time.Second,
-	slowClient: 300 * time.Millisecond, closeGrace: 200 * time.Millisecond,
+	slowClient: 300 * time.Millisecond, sendError: 2 * time.Second, closeGrace: 200 * time.Millisecond,
 }
 
 // startGateway serves a gateway over a real HTTP server; the test's cleanup drains and stops it.
 func startGateway(t *testing.T, models ModelOpener, mutate ...func(*Options)) (*Server, *httptest.Server) {
 	t.Helper()
-	opts := Options{Models: models, Auth: AcceptAnyToken{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	// The gateway's log is shown only when the test fails.
+	logs := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", logs.String())
+		}
+	})
+	opts := Options{Models: models, Auth: AcceptAnyToken{}, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, m := range mutate {
 		m(&opts)
 	}
@@ -164,4 +171,24 @@ func compactJSON(dst *bytes.Buffer, s string) error { return json.Compact(dst, [
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
+}
+
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// syncBuffer is a bytes.Buffer safe for the gateway's concurrent log writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
