@@ -107,21 +107,26 @@ func refuse(format string, args ...any) error {
 // parseInputEvent checks that a frame is exactly one known Nova Sonic input event that fits the session's
 // order so far, and records its effect.
 func (st *inputState) parseInputEvent(frame []byte) (inputEvent, error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(frame, &top); err != nil {
+	// One pass over the frame finds the event; a second reads the fields of its body. Keys beside "event"
+	// are ignored rather than refused: the payload sent to Bedrock is rebuilt from the body alone.
+	var env struct {
+		Event map[string]json.RawMessage `json:"event"`
+	}
+	if err := json.Unmarshal(frame, &env); err != nil {
+		if bytes.HasPrefix(bytes.TrimSpace(frame), []byte("{")) {
+			return inputEvent{}, refuse(`message must be {"event":{"<eventName>":{...}}}`)
+		}
 		return inputEvent{}, refuse("message is not a JSON object")
 	}
-	rawEvent, ok := top["event"]
-	if !ok || len(top) != 1 {
+	if env.Event == nil {
 		return inputEvent{}, refuse(`message must be {"event":{"<eventName>":{...}}}`)
 	}
-	var events map[string]json.RawMessage
-	if err := json.Unmarshal(rawEvent, &events); err != nil || len(events) != 1 {
+	if len(env.Event) != 1 {
 		return inputEvent{}, refuse(`"event" must hold exactly one event`)
 	}
 	var name string
 	var body json.RawMessage
-	for name, body = range events {
+	for name, body = range env.Event {
 	}
 	if !isKnownInputEvent(name) {
 		return inputEvent{}, refuse("unknown event %q", truncate(name, 40))

@@ -192,3 +192,14 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// startGatewayB is startGateway for benchmarks: quiet, and stopped by the caller.
+func startGatewayB(b *testing.B, models ModelOpener) (*Server, *httptest.Server) {
+	b.Helper()
+	gw, err := New(Options{Models: models, Auth: AcceptAnyToken{}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	gw.SetReady(true)
+	return gw, httptest.NewServer(gw.Handler())
+}
