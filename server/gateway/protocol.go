@@ -17,9 +17,6 @@ type authorizationMessage struct {
 	Token string `json:"token"`
 }
 
-// authorizationReply answers a valid authorization message, as the replaced system's server did.
-var authorizationReply = []byte(`{"type":"authorization","status":"success"}`)
-
 // errorMessage is the last message before the gateway closes a session for any reason but a normal end.
 type errorMessage struct {
 	Type      string `json:"type"` // always "error"

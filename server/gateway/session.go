@@ -137,6 +137,8 @@ func (s *session) authenticate(ctx context.Context) error {
 		return endWith(CloseUnauthorized, "authorization failed: "+err.Error(), err)
 	}
 	s.log = s.log.With("subject", principal.Subject)
+	// The replaced system's server answered {"type":"authorization","status":"success"}; the session id is
+	// added so a user can quote it when reporting a problem.
 	reply, _ := json.Marshal(map[string]string{"type": "authorization", "status": "success", "sessionId": s.id})
 	return s.out.push(ctx, outMessage{data: reply})
 }
