@@ -114,7 +114,7 @@ test("history keeps the newest messages within 38 KiB and starts with the user",
   const starts = evs.filter((e) => e.event.contentStart).map((e) => e.event.contentStart);
   // The first 20 kB user line no longer fits; the assistant line that would then lead is dropped too.
   assert.deepEqual(starts.map((s) => s.role), ["USER", "ASSISTANT"]);
-  assert.ok(starts.every((s) => s.type === "TEXT" && s.interactive === true));
+  assert.ok(starts.every((s) => s.type === "TEXT" && s.interactive === false));
   assert.deepEqual(p.historyBlocks("p", []), []);
   const big = p.historyBlocks("p", [{ role: "USER", text: long }], () => "c");
   assert.equal(big.filter((e) => e.event.textInput).length, 20, "split into 1000-byte textInputs");

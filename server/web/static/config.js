@@ -1,9 +1,9 @@
 // Runtime configuration of the web client, loaded by index.html before the app's modules.
 //
 // This file holds the LOCAL defaults that the gateway serves at /config.js during `make run`. When the
-// client is deployed, the CDK stack replaces this file in the S3 bucket with the deployment's values. The
-// app reads window.NOVA_SONIC_CONFIG, or window.APP_CONFIG if that is the name the deployment wrote.
-// Every key is optional; values may be null or "" to mean "use the default". Keys:
+// client is deployed, the CDK stack replaces this file in the S3 bucket with the deployment's values
+// (stacks/backend.go). Both set window.NOVA_SONIC_CONFIG. Every key is optional, and a deployment may
+// write every value as a string; null or "" means "use the default". Keys:
 //
 //   websocketUrl      ws:// or wss:// URL of the gateway's /interact-s2s endpoint.
 //                     Default (null): the page's own origin, ws(s)://<host>/interact-s2s.

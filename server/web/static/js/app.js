@@ -53,7 +53,7 @@ const el = {
   signOut: $("sign-out"),
 };
 
-const settings = loadSettings(window.NOVA_SONIC_CONFIG ?? window.APP_CONFIG, window.location);
+const settings = loadSettings(window.NOVA_SONIC_CONFIG, window.location);
 const auth = createAuth(settings);
 const audio = new AudioEngine();
 const transcript = new Transcript($("transcript"));
@@ -66,6 +66,10 @@ let active = false;
 let reconnecting = null;
 /** The assistant is being heard right now. */
 let speaking = false;
+/** Retryable failures in a row (reset after a quiet minute), for the Reconnect button's backoff. */
+let failures = 0;
+let lastFailure = 0;
+let reconnectCountdown = 0;
 
 // ---- Status, notice, meter ------------------------------------------------------------------------
 
@@ -75,6 +79,9 @@ function setStatus(text, dot = "") {
 }
 
 function showNotice(text, { detail = "", reconnect = false, signIn = false } = {}) {
+  clearInterval(reconnectCountdown);
+  el.reconnect.disabled = false;
+  el.reconnect.textContent = "Reconnect";
   el.noticeText.textContent = text;
   el.noticeDetail.textContent = detail;
   el.noticeDetail.hidden = !detail;
@@ -222,14 +229,40 @@ function scheduleReconnect(info) {
   }
   // The first try after a restart notice goes out almost at once: another gateway task is ready.
   const delay = attempt === 0 ? 200 + Math.round(Math.random() * 300) : backoffDelay(attempt - 1, { slow: info.backoff });
-  if (attempt === 0) transcript.addNote(`${info.text} Reconnecting…`);
-  setStatus(`${info.text} Reconnecting in ${Math.ceil(delay / 1000)} s…`, "busy");
+  const seconds = Math.max(1, Math.round(delay / 1000));
+  if (attempt === 0) {
+    transcript.addNote(`${info.text} Reconnecting…`);
+    setStatus(`${info.text} Reconnecting…`, "busy");
+  } else {
+    setStatus(`The gateway is not reachable yet. Trying again in ${seconds} s (try ${attempt + 1} of ${MAX_AUTO_RECONNECTS})…`, "busy");
+  }
   reconnecting = {
     attempt: attempt + 1,
     timer: setTimeout(() => {
       if (active) connect(true);
     }, delay),
   };
+}
+
+/**
+ * Retry with backoff, by hand: after repeated failures (or throttling) the Reconnect button waits a
+ * little longer each time before it can be pressed, counting down the seconds.
+ */
+function holdReconnect(info) {
+  const now = Date.now();
+  failures = now - lastFailure > 60_000 ? 1 : failures + 1;
+  lastFailure = now;
+  if (failures < 2 && !info.backoff) return;
+  let left = Math.ceil(backoffDelay(failures - 1, { slow: info.backoff }) / 1000);
+  clearInterval(reconnectCountdown);
+  const tick = () => {
+    el.reconnect.disabled = left > 0;
+    el.reconnect.textContent = left > 0 ? `Reconnect (${left} s)` : "Reconnect";
+    if (left-- <= 0) clearInterval(reconnectCountdown);
+  };
+  tick();
+  if (document.activeElement === el.reconnect) el.noticeDismiss.focus(); // a disabled button loses focus
+  reconnectCountdown = setInterval(tick, 1000);
 }
 
 /** @type {import("./conversation.js").ConversationHooks} */
@@ -292,6 +325,7 @@ const hooks = {
     reconnecting = null;
     transcript.addNote(info.text, "error");
     fail(info.text, { detail: info.detail, reconnect: info.retryable, signIn: info.signIn });
+    if (info.retryable) holdReconnect(info);
     if (info.droppedFrames > 0) console.warn(`web client: ${info.droppedFrames} audio frames dropped on a slow link`);
   },
 };

@@ -44,7 +44,13 @@ export class AudioEngine {
       this.ready = Promise.all([
         this.captureCtx.audioWorklet.addModule(CAPTURE_WORKLET),
         this.playCtx.audioWorklet.addModule(PLAYBACK_WORKLET),
-      ]).then(() => {
+      ]).catch((e) => {
+        // Start afresh next time: new contexts, so no processor is registered twice.
+        this.captureCtx.close();
+        this.playCtx.close();
+        this.ready = this.captureCtx = this.playCtx = null;
+        throw new MicrophoneError(`The page's audio modules could not be loaded; is the server reachable? (${e.message})`);
+      }).then(() => {
         this.player = new AudioWorkletNode(this.playCtx, "playback-processor", {
           numberOfInputs: 0,
           numberOfOutputs: 1,

@@ -55,6 +55,8 @@ export class LocalAuth {
   async getToken() {
     return "local-dev-token";
   }
+  async signIn() {}
+  signOut() {}
 }
 
 export class CognitoAuth {

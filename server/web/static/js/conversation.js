@@ -29,6 +29,9 @@ import { describeClose } from "./closecodes.js";
 
 /** The gateway closes unauthenticated sockets after 10 s; give up a little earlier with a clear word. */
 const AUTH_TIMEOUT_MS = 9000;
+/** A socket that neither opens nor fails within this time is given up (a proxy that holds the
+ * request, or a browser that blocks it without an event). */
+const CONNECT_TIMEOUT_MS = 15000;
 /** After sessionEnd the gateway flushes and closes at once; if it does not, close ourselves. */
 const END_TIMEOUT_MS = 5000;
 /** Stop queueing audio when this much is waiting to be sent (~8 s of audio): the link is too slow, and
@@ -73,11 +76,26 @@ export class Conversation {
       ws = new WebSocket(this.opts.url);
     } catch (e) {
       // A malformed URL throws synchronously; report it like any other failed connection.
-      queueMicrotask(() => this.#closed(1006, `bad gateway URL: ${e.message}`));
+      this.serverError = { message: `The gateway address ${this.opts.url} is not valid: ${e.message}` };
+      queueMicrotask(() => this.#closed(1006, "bad URL"));
       return;
     }
     this.ws = ws;
+    // A Content-Security-Policy that does not list the gateway blocks the socket, and some browsers then
+    // fire no close event at all: watch for the violation to say so at once.
+    this.onViolation = (e) => {
+      if (this.state === "connecting" && e.violatedDirective?.startsWith("connect-src")) {
+        this.serverError = {
+          message: `The page's Content-Security-Policy does not allow connecting to ${this.opts.url} (connect-src).`,
+          retryable: false,
+        };
+        this.#giveUp();
+      }
+    };
+    globalThis.document?.addEventListener("securitypolicyviolation", this.onViolation);
+    this.timer = setTimeout(() => this.#giveUp(), CONNECT_TIMEOUT_MS);
     ws.onopen = () => {
+      clearTimeout(this.timer);
       this.opened = true;
       this.#setState("authorizing");
       this.#send(authorization(this.opts.token));
@@ -89,6 +107,18 @@ export class Conversation {
     ws.onmessage = (e) => this.#onMessage(e.data);
     ws.onclose = (e) => this.#closed(e.code, e.reason);
     ws.onerror = () => {}; // always followed by close, which carries the code
+  }
+
+  /** Abandons the socket without waiting for events that may never come, and reports the close. */
+  #giveUp(code = 1006) {
+    const ws = this.ws;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    try {
+      ws.close();
+    } catch {
+      // closing a socket that never opened may throw in old browsers; it is gone either way
+    }
+    this.#closed(code, "given up");
   }
 
   /** Sends one 32 ms microphone frame, if the audio block is open. */
@@ -103,19 +133,20 @@ export class Conversation {
 
   /** Ends the conversation the orderly way and lets the gateway close the socket. */
   stop() {
+    if (this.state === "closed" || this.state === "ending") return;
     this.endRequested = true;
     this.audio.flush(); // the user asked for silence
     if (this.state === "live") {
       this.#send(contentEnd(this.promptName, this.audioContentName));
       this.#send(promptEnd(this.promptName));
       this.#send(sessionEnd());
-      this.#setState("ending");
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.ws.close(1000, "client gave up waiting"), END_TIMEOUT_MS);
-    } else if (this.ws && this.state !== "closed" && this.state !== "ending") {
-      this.#setState("ending");
-      this.ws.close(1000, "stopped");
+    } else {
+      this.ws?.close(1000, "stopped");
     }
+    this.#setState("ending");
+    clearTimeout(this.timer);
+    // The gateway closes right after the model's last words; if nothing comes, stop waiting.
+    this.timer = setTimeout(() => this.#giveUp(1000), END_TIMEOUT_MS);
   }
 
   /** Drops the socket without ceremony (page unload, cancelled reconnect). */
@@ -200,13 +231,16 @@ export class Conversation {
   #closed(code, reason) {
     if (this.state === "closed") return;
     clearTimeout(this.timer);
+    globalThis.document?.removeEventListener("securitypolicyviolation", this.onViolation);
     const info = describeClose(code, this.serverError);
     if (this.endRequested && !this.serverError && (code === 1000 || code === 1005 || code === 1006)) {
       // We asked for the end; a missing close frame after that is not a failure.
       Object.assign(info, { normal: true, retryable: false, text: "The conversation ended." });
     } else if (!this.opened && code === 1006) {
-      info.text = `Could not connect to the gateway at ${this.opts.url}. Check that it is running.`;
+      info.text = this.serverError?.message ?? `Could not connect to the gateway at ${this.opts.url}. Check that it is running.`;
+      info.detail = "";
     }
+    if (this.serverError?.retryable === false) info.retryable = false;
     info.reason = reason;
     info.userEnded = this.endRequested;
     info.wasLive = this.state === "live" || this.state === "ending";

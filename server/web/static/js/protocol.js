@@ -122,7 +122,8 @@ export function historyBlocks(promptName, history, newName = uuid) {
     kept.unshift({ role, text });
   }
   while (kept.length > 0 && kept[0].role !== "USER") kept.shift();
-  return kept.flatMap(({ role, text }) => textBlock(promptName, newName(), role, text, true));
+  // interactive:false marks the lines as context: the model must not answer them on its own.
+  return kept.flatMap(({ role, text }) => textBlock(promptName, newName(), role, text, false));
 }
 
 const utf8 = new TextEncoder();

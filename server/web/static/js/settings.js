@@ -18,7 +18,7 @@ export const INTERACT_PATH = "/interact-s2s";
  */
 
 /**
- * @param {object|undefined} raw  window.NOVA_SONIC_CONFIG (or window.APP_CONFIG)
+ * @param {object|undefined} raw  window.NOVA_SONIC_CONFIG
  * @param {{href:string, protocol:string, host:string}} location  the page's location
  * @returns {Settings}
  */

@@ -1,0 +1,194 @@
+// A whole conversation against a fake WebSocket: the order of what the page sends, tool answers,
+// barge-in, stop, and how closes are reported.
+import test from "node:test";
+import assert from "node:assert/strict";
+import { Conversation } from "../static/js/conversation.js";
+
+class FakeWebSocket {
+  static CONNECTING = 0;
+  static OPEN = 1;
+  static CLOSING = 2;
+  static CLOSED = 3;
+  static last = null;
+  constructor(url) {
+    this.url = url;
+    this.readyState = FakeWebSocket.CONNECTING;
+    this.sent = [];
+    this.bufferedAmount = 0;
+    FakeWebSocket.last = this;
+  }
+  send(data) {
+    this.sent.push(JSON.parse(data));
+  }
+  close(code = 1000) {
+    this.closedWith = code;
+  }
+  // Server side.
+  open() {
+    this.readyState = FakeWebSocket.OPEN;
+    this.onopen?.();
+  }
+  receive(obj) {
+    this.onmessage?.({ data: JSON.stringify(obj) });
+  }
+  serverClose(code, reason = "") {
+    this.readyState = FakeWebSocket.CLOSED;
+    this.onclose?.({ code, reason });
+  }
+  names() {
+    return this.sent.map((m) => m.type ?? Object.keys(m.event)[0]);
+  }
+}
+globalThis.WebSocket = FakeWebSocket;
+
+function setup(extra = {}) {
+  const calls = { played: [], flushes: 0, outputs: [], notes: [], states: [], closed: null, draining: 0 };
+  const audio = { play: (b) => calls.played.push(b), flush: () => calls.flushes++ };
+  const hooks = {
+    state: (s) => calls.states.push(s),
+    output: (a) => calls.outputs.push(a),
+    note: (t) => calls.notes.push(t),
+    draining: () => calls.draining++,
+    closed: (info) => (calls.closed = info),
+  };
+  const c = new Conversation({
+    url: "ws://localhost:8080/interact-s2s", token: "tok", voiceId: "amy", systemPrompt: "Be brief.", audio, hooks, ...extra,
+  });
+  c.start();
+  const ws = FakeWebSocket.last;
+  return { c, ws, calls };
+}
+
+function goLive(ws) {
+  ws.open();
+  ws.receive({ type: "authorization", status: "success", sessionId: "s1" });
+}
+
+const ev = (name, body) => ({ event: { [name]: body } });
+
+test("authorization first, then the session is opened in order", () => {
+  const { c, ws, calls } = setup();
+  assert.equal(ws.url, "ws://localhost:8080/interact-s2s");
+  ws.open();
+  assert.deepEqual(ws.sent, [{ type: "authorization", token: "Bearer tok" }]);
+  assert.equal(c.state, "authorizing");
+  ws.receive({ type: "authorization", status: "success", sessionId: "s1" });
+  assert.deepEqual(ws.names(), ["authorization", "sessionStart", "promptStart", "contentStart", "textInput", "contentEnd", "contentStart"]);
+  const [, , promptStart, sys, text, sysEnd, audio] = ws.sent;
+  const p = promptStart.event.promptStart.promptName;
+  assert.equal(promptStart.event.promptStart.audioOutputConfiguration.voiceId, "amy");
+  assert.equal(sys.event.contentStart.role, "SYSTEM");
+  assert.equal(text.event.textInput.content, "Be brief.");
+  assert.equal(sysEnd.event.contentEnd.contentName, sys.event.contentStart.contentName);
+  assert.equal(audio.event.contentStart.type, "AUDIO");
+  for (const m of ws.sent.slice(2)) assert.equal(Object.values(m.event)[0].promptName, p);
+  assert.equal(c.state, "live");
+  assert.equal(c.sessionId, "s1");
+  assert.deepEqual(calls.states, ["connecting", "authorizing", "live"]);
+});
+
+test("audio is sent only once live, and dropped when the socket is backed up", () => {
+  const { c, ws } = setup();
+  c.sendAudio(new Int16Array(512).buffer);
+  assert.equal(ws.sent.length, 0);
+  goLive(ws);
+  const before = ws.sent.length;
+  c.sendAudio(new Int16Array(512).buffer);
+  const last = ws.sent.at(-1).event.audioInput;
+  assert.equal(Buffer.from(last.content, "base64").length, 1024);
+  assert.equal(last.contentName, ws.sent[before - 1].event.contentStart.contentName);
+  ws.bufferedAmount = 10 << 20;
+  c.sendAudio(new Int16Array(512).buffer);
+  assert.equal(ws.sent.length, before + 1);
+  assert.equal(c.droppedFrames, 1);
+});
+
+test("history is sent after the system prompt and before audio", () => {
+  const { ws } = setup({ history: [{ role: "USER", text: "hi" }, { role: "ASSISTANT", text: "hello" }] });
+  goLive(ws);
+  const starts = ws.sent.filter((m) => m.event?.contentStart).map((m) => m.event.contentStart.role + "/" + m.event.contentStart.type);
+  assert.deepEqual(starts, ["SYSTEM/TEXT", "USER/TEXT", "ASSISTANT/TEXT", "USER/AUDIO"]);
+});
+
+test("a tool call is answered with contentStart, toolResult and contentEnd", () => {
+  const { ws, calls } = setup();
+  goLive(ws);
+  const n = ws.sent.length;
+  ws.receive(ev("contentStart", { contentId: "t", type: "TOOL", role: "TOOL" }));
+  ws.receive(ev("toolUse", { contentId: "t", toolName: "getDateAndTimeTool", toolUseId: "use-9", content: "{}" }));
+  ws.receive(ev("contentEnd", { contentId: "t", type: "TOOL", stopReason: "TOOL_USE" }));
+  const [start, result, end] = ws.sent.slice(n);
+  assert.equal(start.event.contentStart.type, "TOOL");
+  assert.equal(start.event.contentStart.role, "TOOL");
+  assert.equal(start.event.contentStart.interactive, false);
+  assert.equal(start.event.contentStart.toolResultInputConfiguration.toolUseId, "use-9");
+  const name = start.event.contentStart.contentName;
+  assert.equal(result.event.toolResult.contentName, name);
+  assert.equal(typeof JSON.parse(result.event.toolResult.content).dayOfWeek, "string");
+  assert.deepEqual(Object.keys(end.event.contentEnd).sort(), ["contentName", "promptName"]);
+  assert.equal(end.event.contentEnd.contentName, name);
+  assert.equal(calls.notes.length, 1);
+});
+
+test("speech plays, and barge-in flushes it", () => {
+  const { ws, calls } = setup();
+  goLive(ws);
+  ws.receive(ev("contentStart", { contentId: "a", type: "AUDIO", role: "ASSISTANT" }));
+  ws.receive(ev("audioOutput", { contentId: "a", content: "AAAA" }));
+  assert.deepEqual(calls.played, ["AAAA"]);
+  ws.receive(ev("contentEnd", { contentId: "a", type: "AUDIO", stopReason: "INTERRUPTED" }));
+  assert.equal(calls.flushes, 1);
+  assert.deepEqual(calls.outputs, [{ type: "bargeIn" }]);
+  ws.receive(ev("audioOutput", { contentId: "a", content: "BBBB" }));
+  assert.deepEqual(calls.played, ["AAAA"], "late audio of the interrupted block is dropped");
+});
+
+test("stop ends the audio, the prompt and the session, then waits for the gateway's close", () => {
+  const { c, ws, calls } = setup();
+  goLive(ws);
+  const n = ws.sent.length;
+  const audioName = ws.sent[n - 1].event.contentStart.contentName;
+  c.stop();
+  assert.deepEqual(ws.names().slice(n), ["contentEnd", "promptEnd", "sessionEnd"]);
+  assert.equal(ws.sent[n].event.contentEnd.contentName, audioName);
+  assert.deepEqual(ws.sent.at(-1), { event: { sessionEnd: {} } });
+  assert.equal(c.state, "ending");
+  assert.equal(ws.closedWith, undefined, "the gateway closes, not the page");
+  ws.receive(ev("audioOutput", { contentId: "a", content: "AAAA" }));
+  assert.deepEqual(calls.played, [], "no speech after Stop");
+  ws.serverClose(1000);
+  assert.equal(calls.closed.normal, true);
+  assert.equal(calls.closed.userEnded, true);
+  c.stop(); // a second Stop does nothing
+  assert.deepEqual(ws.names().slice(n), ["contentEnd", "promptEnd", "sessionEnd"]);
+});
+
+test("a gateway error and close are reported with the gateway's words", () => {
+  const { ws, calls } = setup();
+  goLive(ws);
+  ws.receive({ type: "draining", message: "restarting" });
+  assert.equal(calls.draining, 1);
+  ws.receive({ type: "error", code: "throttled", closeCode: 4429, message: "Too many requests", retryable: true });
+  ws.serverClose(4429);
+  assert.equal(calls.closed.code, 4429);
+  assert.equal(calls.closed.retryable, true);
+  assert.equal(calls.closed.backoff, true);
+  assert.equal(calls.closed.detail, "Too many requests");
+  assert.equal(calls.closed.wasLive, true);
+});
+
+test("a connection that never opens is explained", () => {
+  const { ws, calls } = setup();
+  ws.serverClose(1006);
+  assert.match(calls.closed.text, /Could not connect to the gateway at ws:\/\/localhost:8080/);
+  assert.equal(calls.closed.retryable, true);
+  assert.equal(calls.closed.wasLive, false);
+});
+
+test("Stop before the socket opens closes it quietly", () => {
+  const { c, ws, calls } = setup();
+  c.stop();
+  assert.equal(ws.closedWith, 1000);
+  ws.serverClose(1006);
+  assert.equal(calls.closed.normal, true);
+});
