@@ -275,6 +275,23 @@ func (st *inputState) checkAudio(content string) (int, error) {
 	return n, nil
 }
 
+// openBlockEnds returns a contentEnd for each open content and a promptEnd for the open prompt, and
+// forgets them. The gateway sends them before a sessionEnd that leaves blocks open (the replaced system's
+// browser client never closes its audio content or prompt), so Bedrock always sees the documented order.
+func (st *inputState) openBlockEnds() [][]byte {
+	if st.promptName == "" {
+		return nil
+	}
+	var out [][]byte
+	for contentName := range st.contents {
+		out = append(out, mustEvent(evContentEnd, map[string]string{"promptName": st.promptName, "contentName": contentName}))
+	}
+	out = append(out, mustEvent(evPromptEnd, map[string]string{"promptName": st.promptName}))
+	st.promptName = ""
+	clear(st.contents)
+	return out
+}
+
 // closingEvents are the events that end whatever the browser left open, in the order Nova Sonic's
 // documentation prescribes (contentEnd, promptEnd, sessionEnd), so that Bedrock frees the session's
 // resources when the browser disconnects or the gateway drains.
@@ -282,17 +299,8 @@ func (st *inputState) closingEvents() [][]byte {
 	if !st.sessionStarted || st.sessionEnded {
 		return nil
 	}
-	var out [][]byte
-	if st.promptName != "" {
-		for contentName := range st.contents {
-			out = append(out, mustEvent(evContentEnd, map[string]string{"promptName": st.promptName, "contentName": contentName}))
-		}
-		out = append(out, mustEvent(evPromptEnd, map[string]string{"promptName": st.promptName}))
-	}
-	out = append(out, mustEvent(evSessionEnd, map[string]string{}))
-	st.promptName, st.sessionEnded = "", true
-	clear(st.contents)
-	return out
+	st.sessionEnded = true
+	return append(st.openBlockEnds(), mustEvent(evSessionEnd, map[string]string{}))
 }
 
 func mustEvent(name string, body map[string]string) []byte {

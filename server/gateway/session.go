@@ -102,6 +102,13 @@ func (s *session) readLoop(ctx context.Context, g *errgroup.Group) error {
 				return err
 			}
 		}
+		if ev.Name == evSessionEnd {
+			for _, end := range s.input.openBlockEnds() {
+				if err := s.stream.Send(ctx, chunk(end)); err != nil {
+					return s.sendFailure(ctx, err)
+				}
+			}
+		}
 		if err := s.stream.Send(ctx, chunk(ev.Payload)); err != nil {
 			return s.sendFailure(ctx, err)
 		}

@@ -51,6 +51,35 @@ func TestSessionRelaysInputInOrderAndOutputBack(t *testing.T) {
 	}
 }
 
+// The replaced system's browser client ends with a bare sessionEnd, its audio content and prompt still
+// open; Bedrock must still see them closed first.
+func TestSessionEndClosesWhatTheBrowserLeftOpen(t *testing.T) {
+	model := &fakeModel{script: endAfterHalfClose}
+	_, hs := startGateway(t, model)
+	conn := dial(t, hs, "Bearer any-token")
+	for _, ev := range append(openingEvents(), `{"event":{"sessionEnd":{}}}`) {
+		send(t, conn, ev)
+	}
+	if _, code := readToClose(t, conn); code != int(CloseNormal) {
+		t.Fatalf("close code = %d, want 1000", code)
+	}
+	stream := waitStream(t, model)
+	for range openingEvents() {
+		stream.next()
+	}
+	var names []string
+	for {
+		got, ok := stream.next()
+		if !ok {
+			break
+		}
+		names = append(names, eventName(got))
+	}
+	if got := strings.Join(names, ","); got != "contentEnd,promptEnd,sessionEnd" {
+		t.Fatalf("after the opening events Bedrock got %s, want contentEnd,promptEnd,sessionEnd", got)
+	}
+}
+
 func TestMalformedInputGetsAnErrorAndACloseCodeBeforeReachingBedrock(t *testing.T) {
 	tests := []struct {
 		name      string
