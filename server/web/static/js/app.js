@@ -153,7 +153,10 @@ async function start({ carryOver = false } = {}) {
     fail(e instanceof MicrophoneError ? e.message : `Audio could not start: ${e.message}`);
     return;
   }
-  if (!active) return; // Stop pressed while the permission prompt was open
+  if (!active) {
+    audio.stopCapture(); // Stop was pressed while the permission prompt was open
+    return;
+  }
   if (!carryOver) transcript.addNote(`New conversation — voice ${el.voice.value}`, "divider");
   connect(carryOver);
 }
@@ -168,22 +171,24 @@ async function connect(carryOver) {
     return;
   }
   if (!active) return;
-  conversation = new Conversation({
+  const conv = new Conversation({
     url: settings.websocketUrl,
     token,
     voiceId: el.voice.value,
     systemPrompt: el.prompt.value.trim() || settings.systemPrompt,
     history: carryOver ? transcript.history() : [],
     audio,
-    hooks,
+    hooks: hooksFor(() => conv),
   });
-  conversation.start();
+  conversation = conv;
+  conv.start();
 }
 
 /** Stop pressed: end the conversation the orderly way; the close comes back through hooks.closed. */
 function stop() {
   if (reconnecting) {
     cancelReconnect();
+    conversation?.abort(); // a reconnect attempt may be connecting right now
     finish("Reconnect cancelled.");
     return;
   }
@@ -265,7 +270,18 @@ function holdReconnect(info) {
   reconnectCountdown = setInterval(tick, 1000);
 }
 
-/** @type {import("./conversation.js").ConversationHooks} */
+/**
+ * The hooks of one conversation. Events of a conversation that is no longer the current one (aborted by
+ * Stop, sign-out or a lost microphone) are ignored, so a late close cannot end its successor.
+ * @returns {import("./conversation.js").ConversationHooks}
+ */
+function hooksFor(self) {
+  const current = (fn) => (arg) => {
+    if (self() === conversation) fn(arg);
+  };
+  return Object.fromEntries(Object.entries(hooks).map(([name, fn]) => [name, current(fn)]));
+}
+
 const hooks = {
   state(state) {
     switch (state) {
