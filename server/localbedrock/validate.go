@@ -1,0 +1,302 @@
+package localbedrock
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// Nova Sonic input event names, in the order a session uses them.
+const (
+	evSessionStart = "sessionStart"
+	evPromptStart  = "promptStart"
+	evContentStart = "contentStart"
+	evTextInput    = "textInput"
+	evAudioInput   = "audioInput"
+	evToolResult   = "toolResult"
+	evContentEnd   = "contentEnd"
+	evPromptEnd    = "promptEnd"
+	evSessionEnd   = "sessionEnd"
+)
+
+// Content types and roles of Nova Sonic content blocks.
+const (
+	typeText  = "TEXT"
+	typeAudio = "AUDIO"
+	typeTool  = "TOOL"
+
+	roleSystem       = "SYSTEM"
+	roleSystemSpeech = "SYSTEM_SPEECH"
+	roleUser         = "USER"
+	roleAssistant    = "ASSISTANT"
+	roleTool         = "TOOL"
+)
+
+// invalidInput prefixes every validation message the way the service words them
+// ("ValidationException: Invalid input request"); the detail after it is ours.
+const invalidInput = "Invalid input request"
+
+// validationError is a Nova-level input error; it ends the stream with validationException.
+type validationError struct{ detail string }
+
+func (e *validationError) Error() string { return invalidInput + ": " + e.detail }
+
+func invalid(format string, args ...any) error {
+	return &validationError{detail: fmt.Sprintf(format, args...)}
+}
+
+// audioConfiguration is audioInputConfiguration / audioOutputConfiguration.
+type audioConfiguration struct {
+	MediaType       string `json:"mediaType"`
+	SampleRateHertz int    `json:"sampleRateHertz"`
+	SampleSizeBits  int    `json:"sampleSizeBits"`
+	ChannelCount    int    `json:"channelCount"`
+	VoiceID         string `json:"voiceId,omitempty"`
+	Encoding        string `json:"encoding"`
+	AudioType       string `json:"audioType"`
+}
+
+// inputFields is the union of the input event fields the server looks at.
+type inputFields struct {
+	PromptName                 string              `json:"promptName"`
+	ContentName                string              `json:"contentName"`
+	Content                    *string             `json:"content"`
+	Role                       string              `json:"role"`
+	Type                       string              `json:"type"`
+	Interactive                bool                `json:"interactive"`
+	EndpointingSensitivity     json.RawMessage     `json:"endpointingSensitivity"`
+	TurnDetectionConfiguration *turnDetection      `json:"turnDetectionConfiguration"`
+	AudioInputConfiguration    *audioConfiguration `json:"audioInputConfiguration"`
+	AudioOutputConfiguration   *audioConfiguration `json:"audioOutputConfiguration"`
+	TextInputConfiguration     *struct {
+		MediaType string `json:"mediaType"`
+	} `json:"textInputConfiguration"`
+	ToolResultInputConfiguration *struct {
+		ToolUseID string `json:"toolUseId"`
+		Type      string `json:"type"`
+	} `json:"toolResultInputConfiguration"`
+}
+
+// turnDetection is sessionStart.turnDetectionConfiguration (Nova 2).
+type turnDetection struct {
+	EndpointingSensitivity string `json:"endpointingSensitivity"`
+}
+
+// contentState tracks one input content block.
+type contentState struct {
+	promptName string
+	typ        string
+	open       bool
+}
+
+// promptState tracks one prompt.
+type promptState struct {
+	open         bool
+	contentCount int
+}
+
+// validator checks the order and shape of input events like the service does, enough to catch
+// client bugs: session and prompt framing, SYSTEM first, content references and types, audio
+// encoding, and the Nova 2 sessionStart shape. It belongs to one stream's reader goroutine.
+type validator struct {
+	sessionStarted bool
+	sessionEnded   bool
+	prompts        map[string]*promptState
+	contents       map[string]*contentState
+}
+
+func newValidator() *validator {
+	return &validator{prompts: map[string]*promptState{}, contents: map[string]*contentState{}}
+}
+
+// accept decodes and validates one Nova JSON payload.
+func (v *validator) accept(nova []byte) (InputEvent, error) {
+	var envelope struct {
+		Event map[string]json.RawMessage `json:"event"`
+	}
+	if err := json.Unmarshal(nova, &envelope); err != nil {
+		return InputEvent{}, invalid("event is not valid JSON: %v", err)
+	}
+	if len(envelope.Event) != 1 {
+		return InputEvent{}, invalid(`expected {"event":{"<eventName>":{...}}} with exactly one event, got %d`, len(envelope.Event))
+	}
+	ev := InputEvent{JSON: nova}
+	for name, body := range envelope.Event {
+		ev.Name, ev.Body = name, body
+	}
+	var f inputFields
+	if len(bytes.TrimSpace(ev.Body)) == 0 || ev.Body[0] != '{' {
+		return InputEvent{}, invalid("%s must be a JSON object", ev.Name)
+	}
+	if err := json.Unmarshal(ev.Body, &f); err != nil {
+		return InputEvent{}, invalid("%s: %v", ev.Name, err)
+	}
+	ev.PromptName, ev.ContentName, ev.Role, ev.Type, ev.Interactive = f.PromptName, f.ContentName, f.Role, f.Type, f.Interactive
+	if f.ToolResultInputConfiguration != nil {
+		ev.ToolUseID = f.ToolResultInputConfiguration.ToolUseID
+	}
+
+	if !v.sessionStarted && ev.Name != evSessionStart {
+		return InputEvent{}, invalid("the first event must be %s, got %s", evSessionStart, ev.Name)
+	}
+	if v.sessionEnded {
+		return InputEvent{}, invalid("%s after %s", ev.Name, evSessionEnd)
+	}
+	var err error
+	switch ev.Name {
+	case evSessionStart:
+		err = v.sessionStart(f)
+	case evPromptStart:
+		err = v.promptStart(f)
+	case evContentStart:
+		err = v.contentStart(f)
+	case evTextInput, evToolResult:
+		if err = v.contentInput(ev.Name, f); err == nil {
+			ev.Content = *f.Content
+		}
+	case evAudioInput:
+		if err = v.contentInput(ev.Name, f); err == nil {
+			ev.Audio, err = base64.StdEncoding.DecodeString(*f.Content)
+			if err != nil {
+				err = invalid("audioInput content is not valid base64: %v", err)
+			}
+		}
+	case evContentEnd:
+		err = v.contentEnd(f)
+	case evPromptEnd:
+		err = v.promptEnd(f)
+	case evSessionEnd:
+		v.sessionEnded = true
+	default:
+		err = invalid("unknown event %q", ev.Name)
+	}
+	if err != nil {
+		return InputEvent{}, err
+	}
+	return ev, nil
+}
+
+func (v *validator) sessionStart(f inputFields) error {
+	if v.sessionStarted {
+		return invalid("duplicate %s", evSessionStart)
+	}
+	// Nova 2 rejects the Nova 1 flat field (livekit/agents#6200); it must be nested under
+	// turnDetectionConfiguration.
+	if f.EndpointingSensitivity != nil {
+		return invalid("sessionStart.endpointingSensitivity is not a valid field; use turnDetectionConfiguration.endpointingSensitivity")
+	}
+	if td := f.TurnDetectionConfiguration; td != nil && !slices.Contains([]string{"HIGH", "MEDIUM", "LOW"}, td.EndpointingSensitivity) {
+		return invalid("turnDetectionConfiguration.endpointingSensitivity must be HIGH, MEDIUM or LOW, got %q", td.EndpointingSensitivity)
+	}
+	v.sessionStarted = true
+	return nil
+}
+
+func (v *validator) promptStart(f inputFields) error {
+	if f.PromptName == "" {
+		return invalid("promptStart requires promptName")
+	}
+	if _, dup := v.prompts[f.PromptName]; dup {
+		return invalid("duplicate promptName %q", f.PromptName)
+	}
+	if c := f.AudioOutputConfiguration; c != nil && !validSampleRate(c.SampleRateHertz) {
+		return invalid("audioOutputConfiguration.sampleRateHertz must be 8000, 16000 or 24000, got %d", c.SampleRateHertz)
+	}
+	v.prompts[f.PromptName] = &promptState{open: true}
+	return nil
+}
+
+func validSampleRate(hz int) bool { return hz == 8000 || hz == 16000 || hz == 24000 }
+
+func (v *validator) openPrompt(event, name string) (*promptState, error) {
+	p, ok := v.prompts[name]
+	if !ok || !p.open {
+		return nil, invalid("%s refers to promptName %q, which is not an open prompt", event, name)
+	}
+	return p, nil
+}
+
+func (v *validator) contentStart(f inputFields) error {
+	p, err := v.openPrompt(evContentStart, f.PromptName)
+	if err != nil {
+		return err
+	}
+	if f.ContentName == "" {
+		return invalid("contentStart requires contentName")
+	}
+	if _, dup := v.contents[f.ContentName]; dup {
+		return invalid("duplicate contentName %q", f.ContentName)
+	}
+	if p.contentCount == 0 && f.Role != roleSystem {
+		return invalid("first content must have SYSTEM role, got %q", f.Role)
+	}
+	switch f.Type {
+	case typeText:
+		if !slices.Contains([]string{roleSystem, roleSystemSpeech, roleUser, roleAssistant}, f.Role) {
+			return invalid("TEXT content role must be SYSTEM, SYSTEM_SPEECH, USER or ASSISTANT, got %q", f.Role)
+		}
+	case typeAudio:
+		c := f.AudioInputConfiguration
+		if c == nil {
+			return invalid("AUDIO content requires audioInputConfiguration")
+		}
+		if !validSampleRate(c.SampleRateHertz) || c.SampleSizeBits != 16 || c.ChannelCount != 1 {
+			return invalid("audioInputConfiguration must be 16-bit mono at 8000, 16000 or 24000 Hz, got %d-bit, %d channels, %d Hz", c.SampleSizeBits, c.ChannelCount, c.SampleRateHertz)
+		}
+	case typeTool:
+		if f.ToolResultInputConfiguration == nil || f.ToolResultInputConfiguration.ToolUseID == "" {
+			return invalid("TOOL content requires toolResultInputConfiguration.toolUseId")
+		}
+	default:
+		return invalid("content type must be TEXT, AUDIO or TOOL, got %q", f.Type)
+	}
+	p.contentCount++
+	v.contents[f.ContentName] = &contentState{promptName: f.PromptName, typ: f.Type, open: true}
+	return nil
+}
+
+// inputTypes maps each content input event to the content type it must belong to.
+var inputTypes = map[string]string{evTextInput: typeText, evAudioInput: typeAudio, evToolResult: typeTool}
+
+func (v *validator) contentInput(event string, f inputFields) error {
+	if _, err := v.openPrompt(event, f.PromptName); err != nil {
+		return err
+	}
+	c, ok := v.contents[f.ContentName]
+	if !ok || !c.open {
+		return invalid("%s refers to contentName %q, which is not an open content", event, f.ContentName)
+	}
+	if c.promptName != f.PromptName {
+		return invalid("%s: contentName %q belongs to another prompt", event, f.ContentName)
+	}
+	if want := inputTypes[event]; c.typ != want {
+		return invalid("%s is not allowed in %s content %q", event, c.typ, f.ContentName)
+	}
+	if f.Content == nil {
+		return invalid("%s requires content", event)
+	}
+	return nil
+}
+
+func (v *validator) contentEnd(f inputFields) error {
+	if _, err := v.openPrompt(evContentEnd, f.PromptName); err != nil {
+		return err
+	}
+	c, ok := v.contents[f.ContentName]
+	if !ok || !c.open {
+		return invalid("contentEnd refers to contentName %q, which is not an open content", f.ContentName)
+	}
+	c.open = false
+	return nil
+}
+
+func (v *validator) promptEnd(f inputFields) error {
+	p, err := v.openPrompt(evPromptEnd, f.PromptName)
+	if err != nil {
+		return err
+	}
+	p.open = false
+	return nil
+}
