@@ -34,6 +34,44 @@ const (
 // an origin to CloudFront.
 const cloudFrontOriginSecurityGroupName = "CloudFront-VPCOrigins-Service-SG"
 
+// WebClientContentSecurityPolicy is the web client's CSP when served by CloudFront, the same policy the
+// gateway sends when it serves the page locally (server/web): scripts, styles and images from the page's
+// own origin only, nothing framed, and connections only to the page's origin (its wss:// WebSocket, by
+// CSP Level 3's 'self') and Cognito's managed-login token endpoint. The Cognito domain prefix is not known
+// when the policy is made, so the Cognito host is a wildcard under amazoncognito.com.
+const WebClientContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self' https://*.amazoncognito.com; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// newWebClientHeaders is CloudFront's managed security-headers policy plus the web client's CSP and a
+// Permissions-Policy that allows the microphone to the page itself and nothing else.
+func newWebClientHeaders(scope constructs.Construct) awscloudfront.IResponseHeadersPolicy {
+	return awscloudfront.NewResponseHeadersPolicy(scope, jsii.String("WebClientHeaders"), &awscloudfront.ResponseHeadersPolicyProps{
+		Comment: jsii.String("Nova Sonic web client: CSP, HSTS and microphone for the page only"),
+		SecurityHeadersBehavior: &awscloudfront.ResponseSecurityHeadersBehavior{
+			ContentSecurityPolicy: &awscloudfront.ResponseHeadersContentSecurityPolicy{
+				ContentSecurityPolicy: jsii.String(WebClientContentSecurityPolicy), Override: jsii.Bool(true),
+			},
+			ContentTypeOptions: &awscloudfront.ResponseHeadersContentTypeOptions{Override: jsii.Bool(true)},
+			FrameOptions: &awscloudfront.ResponseHeadersFrameOptions{
+				FrameOption: awscloudfront.HeadersFrameOption_DENY, Override: jsii.Bool(true),
+			},
+			ReferrerPolicy: &awscloudfront.ResponseHeadersReferrerPolicy{
+				ReferrerPolicy: awscloudfront.HeadersReferrerPolicy_NO_REFERRER, Override: jsii.Bool(true),
+			},
+			StrictTransportSecurity: &awscloudfront.ResponseHeadersStrictTransportSecurity{
+				AccessControlMaxAge: awscdk.Duration_Days(jsii.Number(730)), IncludeSubdomains: jsii.Bool(true),
+				Override: jsii.Bool(true),
+			},
+		},
+		CustomHeadersBehavior: &awscloudfront.ResponseCustomHeadersBehavior{
+			CustomHeaders: &[]*awscloudfront.ResponseCustomHeader{{
+				Header: jsii.String("Permissions-Policy"), Value: jsii.String("microphone=(self), camera=(), geolocation=()"),
+				Override: jsii.Bool(true),
+			}},
+		},
+	})
+}
+
 // FrontDoorProps configures a FrontDoor.
 type FrontDoorProps struct {
 	// Vpc is where the internal load balancer lives, in its private subnets. Required.
@@ -168,7 +206,7 @@ func NewFrontDoor(scope constructs.Construct, id string, props *FrontDoorProps) 
 			ViewerProtocolPolicy:  awscloudfront.ViewerProtocolPolicy_REDIRECT_TO_HTTPS,
 			AllowedMethods:        awscloudfront.AllowedMethods_ALLOW_GET_HEAD(),
 			CachePolicy:           awscloudfront.CachePolicy_CACHING_OPTIMIZED(),
-			ResponseHeadersPolicy: awscloudfront.ResponseHeadersPolicy_SECURITY_HEADERS(),
+			ResponseHeadersPolicy: newWebClientHeaders(this),
 		},
 		AdditionalBehaviors: &map[string]*awscloudfront.BehaviorOptions{
 			WebSocketPath: {

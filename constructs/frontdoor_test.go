@@ -119,7 +119,7 @@ func TestFrontDoorDistribution(t *testing.T) {
 	// WHEN a FrontDoor is created
 	stack, frontDoor := newFrontDoor(&appconstructs.FrontDoorProps{})
 
-	// THEN the default behaviour serves S3 over HTTPS with security headers, and /interact-s2s reaches the
+	// THEN the default behaviour serves S3 over HTTPS with the web client's security headers (CSP), and /interact-s2s reaches the
 	// VPC origin over HTTPS only, uncached, with every viewer header (Sec-WebSocket-*, Origin, Host).
 	template := synth(t, stack)
 	check(t, "VPC origin", func() {
@@ -154,9 +154,22 @@ func TestFrontDoorDistribution(t *testing.T) {
 		t.Errorf("/interact-s2s targets origin %v, want the VPC origin %v", target, vpcOriginID(t, dist))
 	}
 	def := dist["DefaultCacheBehavior"].(map[string]any)
-	if def["ViewerProtocolPolicy"] != "redirect-to-https" || def["CachePolicyId"] != cachingOptimizedPolicyID ||
-		def["ResponseHeadersPolicyId"] != securityHeadersPolicyID {
-		t.Errorf("default behaviour = %v, want HTTPS redirect, CachingOptimized and SecurityHeaders", def)
+	if def["ViewerProtocolPolicy"] != "redirect-to-https" || def["CachePolicyId"] != cachingOptimizedPolicyID {
+		t.Errorf("default behaviour = %v, want HTTPS redirect and CachingOptimized", def)
+	}
+	// The web client's own headers: its CSP keeps scripts and connections to the page's origin and Cognito.
+	check(t, "web client headers", func() {
+		template.HasResourceProperties(jsii.String("AWS::CloudFront::ResponseHeadersPolicy"), assertions.Match_ObjectLike(&obj{
+			"ResponseHeadersPolicyConfig": assertions.Match_ObjectLike(&obj{
+				"SecurityHeadersConfig": assertions.Match_ObjectLike(&obj{
+					"ContentSecurityPolicy": obj{"ContentSecurityPolicy": appconstructs.WebClientContentSecurityPolicy, "Override": true},
+					"FrameOptions":          obj{"FrameOption": "DENY", "Override": true},
+				}),
+			}),
+		}))
+	})
+	if ref, _ := json.Marshal(def["ResponseHeadersPolicyId"]); !strings.Contains(string(ref), "WebClientHeaders") {
+		t.Errorf("default behaviour's response headers policy = %s, want the web client's", ref)
 	}
 	if _, ok := dist["Restrictions"]; ok {
 		t.Errorf("Restrictions = %v, want none by default", dist["Restrictions"])
