@@ -178,6 +178,9 @@ func (s *Server) runStream(w http.ResponseWriter, r *http.Request, rec *streamRe
 	}
 
 	readerRunning := true
+	// clientGone is set to nil once handled: a done channel stays ready and would spin the loop
+	// while the behaviour winds down.
+	clientGone := r.Context().Done()
 	for behaviorRunning := true; behaviorRunning; {
 		select {
 		case err := <-behaviorDone:
@@ -220,7 +223,8 @@ func (s *Server) runStream(w http.ResponseWriter, r *http.Request, rec *streamRe
 				continue
 			}
 			endWith(EndIdleTimeout, modelTimeout(msgIdleTimeout), "modelTimeoutException")
-		case <-r.Context().Done():
+		case <-clientGone:
+			clientGone = nil
 			endWith(s.resetReason(), nil, "")
 		}
 	}
