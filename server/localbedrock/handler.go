@@ -87,7 +87,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log.Info("stream started", "auth", auth.mode)
-	s.runStream(w, r, rec, auth, log)
+	s.runStream(w, r, streamParams{requestID: requestID, modelID: modelID, auth: auth, rec: rec, log: log})
 	end := rec.snapshot()
 	log.Info("stream ended", "end", end.End, "exception", end.Exception, "inputEvents", len(end.Events), "audioBytes", end.AudioBytes, "outputEvents", end.OutputEvents)
 }
@@ -117,10 +117,19 @@ func (s *Server) behaviorFor(modelID string, r *http.Request) Behavior {
 	return s.opts.Behavior
 }
 
+// streamParams is what an accepted request carries into its stream.
+type streamParams struct {
+	requestID, modelID string
+	auth               authResult
+	rec                *streamRecord
+	log                *slog.Logger
+}
+
 // runStream serves an accepted stream. It is the supervisor: it runs the input reader and the
 // behaviour in their own goroutines, enforces the stream deadlines, ends the response on invalid
 // input, and does not return before both goroutines have (so nothing writes to w afterwards).
-func (s *Server) runStream(w http.ResponseWriter, r *http.Request, rec *streamRecord, auth authResult, log *slog.Logger) {
+func (s *Server) runStream(w http.ResponseWriter, r *http.Request, sp streamParams) {
+	rec, auth, log := sp.rec, sp.auth, sp.log
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 
@@ -144,8 +153,8 @@ func (s *Server) runStream(w http.ResponseWriter, r *http.Request, rec *streamRe
 	}
 	stream := &Stream{
 		ctx:       ctx,
-		modelID:   r.PathValue("modelId"),
-		requestID: rec.snapshot().RequestID,
+		modelID:   sp.modelID,
+		requestID: sp.requestID,
 		sessionID: newUUID(),
 		auth:      auth.mode,
 		input:     input,
@@ -196,6 +205,7 @@ func (s *Server) runStream(w http.ResponseWriter, r *http.Request, rec *streamRe
 				// decides when the response ends.
 				idle.Stop()
 			case EndClientReset:
+				log.Debug("request body ended", "err", res.err)
 				endWith(s.resetReason(), nil, "")
 			case EndException:
 				s.logInvalid(log, res)
@@ -251,7 +261,7 @@ func (s *Server) resetReason() EndReason {
 }
 
 func (s *Server) logInvalid(log *slog.Logger, res readOutcome) {
-	log.Info("invalid input", "end", res.end, "code", res.code, "message", res.message)
+	log.Info("invalid input", "end", res.end, "code", res.code, "message", res.message, "err", res.err)
 }
 
 // close ends the response normally: it sends the headers if nothing was sent and records reason

@@ -17,9 +17,10 @@ type readOutcome struct {
 	// end is EndHalfClose for a clean end of input, EndClientReset when the body could not be
 	// read, and otherwise the reason the server ends the stream.
 	end EndReason
-	// member/code and message of the exception or protocol error to send, for invalid input.
+	// code is the exception member or protocol error code to send, message its text.
 	code, message string
-	err           error
+	// err is the underlying cause, for the log.
+	err error
 }
 
 // inputReader decodes, verifies and validates the request body of one stream, in order.

@@ -29,8 +29,8 @@ const (
 // InterruptedText is the textOutput content Nova Sonic v1 clients look for on barge-in.
 const InterruptedText = `{ "interrupted" : true }`
 
-// outputAudioChunkDuration is the audio duration of one audioOutput event: 100 ms, 4800 bytes at
-// 24 kHz, the size the reference load test used.
+// outputAudioChunkMillis is the audio duration of one audioOutput event: 100 ms, 4800 bytes at
+// 24 kHz, the chunk size of the team's measured load test against the real SDK.
 const outputAudioChunkMillis = 100
 
 // Output writes Nova Sonic output events for one prompt with the field names and shapes the

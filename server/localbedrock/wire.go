@@ -112,12 +112,11 @@ func (fr *frameReader) decodeInner(payload []byte) (eventstream.Message, error) 
 // ends the stream.
 type chunkVerifier struct {
 	signer *v4.StreamSigner
-	now    func() time.Time
 	hdr    bytes.Buffer
 }
 
 func newChunkVerifier(creds aws.Credentials, region string, seed []byte) *chunkVerifier {
-	return &chunkVerifier{signer: v4.NewStreamSigner(creds, signingService, region, seed), now: time.Now}
+	return &chunkVerifier{signer: v4.NewStreamSigner(creds, signingService, region, seed)}
 }
 
 // verify checks one envelope. The signed bytes are the encoded :date header alone and the raw
@@ -131,7 +130,7 @@ func (v *chunkVerifier) verify(ctx context.Context, msg eventstream.Message) err
 	if !ok {
 		return fmt.Errorf("%w: missing %s header", errSignature, hdrChunkSignature)
 	}
-	if skew := v.now().Sub(time.Time(date)).Abs(); skew > maxClockSkew {
+	if skew := time.Since(time.Time(date)).Abs(); skew > maxClockSkew {
 		return fmt.Errorf("%w: %s is %s away from server time", errSignature, hdrDate, skew.Round(time.Second))
 	}
 	v.hdr.Reset()
