@@ -122,10 +122,10 @@ func (rs *rawStream) response() (*http.Response, []eventstream.Message) {
 	select {
 	case resp = <-rs.resp:
 	case <-rs.ctx.Done():
-		rs.t.Fatal("no response")
 	}
 	if resp == nil {
-		rs.t.FailNow()
+		rs.t.Fatal("no response")
+		return nil, nil
 	}
 	defer resp.Body.Close()
 	fr := newFrameReader(resp.Body)
