@@ -163,7 +163,7 @@ func (s *Server) runStream(w http.ResponseWriter, r *http.Request, sp streamPara
 	}
 
 	readDone := make(chan readOutcome, 1)
-	go func() { readDone <- reader.run(ctx, input, &inputErr) }()
+	go reader.run(ctx, input, &inputErr, readDone)
 	behaviorDone := make(chan error, 1)
 	behavior := s.behaviorFor(stream.modelID, r)
 	go func() { behaviorDone <- behavior(ctx, stream) }()
@@ -173,12 +173,15 @@ func (s *Server) runStream(w http.ResponseWriter, r *http.Request, sp streamPara
 	idle := time.NewTimer(s.opts.IdleInputTimeout)
 	defer idle.Stop()
 
-	// endWith ends the response from the server side and tells the behaviour to stop.
+	// endWith tells the behaviour to stop and ends the response from the server side. Cancel
+	// first: the final write waits for any write in progress, which HTTP/2 flow control can hold
+	// for as long as the client does not read, and the behaviour should not keep producing
+	// meanwhile.
 	endWith := func(reason EndReason, build func() (eventstream.Message, error), detail string) {
+		cancel(fmt.Errorf("%w: %s", ErrStreamEnded, reason))
 		if err := out.terminate(reason, detail, build); err != nil && !errors.Is(err, ErrStreamEnded) {
 			log.Debug("write final message", "err", err)
 		}
-		cancel(fmt.Errorf("%w: %s", ErrStreamEnded, reason))
 	}
 	modelTimeout := func(msg string) func() (eventstream.Message, error) {
 		return func() (eventstream.Message, error) {
@@ -187,6 +190,33 @@ func (s *Server) runStream(w http.ResponseWriter, r *http.Request, sp streamPara
 	}
 
 	readerRunning := true
+	onRead := func(res readOutcome) {
+		readerRunning = false
+		switch res.end {
+		case EndHalfClose:
+			// No more input can arrive, so the idle deadline no longer applies; the behaviour
+			// decides when the response ends.
+			idle.Stop()
+		case EndClientReset:
+			log.Debug("request body ended", "err", res.err)
+			endWith(s.resetReason(), nil, "")
+		case EndException:
+			s.logInvalid(log, res)
+			endWith(EndException, func() (eventstream.Message, error) {
+				return exceptionMessage(res.code, exceptionBody{Message: res.message})
+			}, res.code)
+		default:
+			// Frame or signature failures: an unmodeled protocol error, since the union has
+			// no member for them (the SDK reports *smithy.GenericAPIError with the code).
+			if res.end == EndSignatureFailure {
+				s.sigFailures.Add(1)
+			}
+			s.logInvalid(log, res)
+			endWith(res.end, func() (eventstream.Message, error) {
+				return protocolErrorMessage(res.code, res.message), nil
+			}, res.code)
+		}
+	}
 	// clientGone is set to nil once handled: a done channel stays ready and would spin the loop
 	// while the behaviour winds down.
 	clientGone := r.Context().Done()
@@ -194,35 +224,18 @@ func (s *Server) runStream(w http.ResponseWriter, r *http.Request, sp streamPara
 		select {
 		case err := <-behaviorDone:
 			behaviorRunning = false
+			// The reader reports before it closes input, so an outcome that made the behaviour
+			// return is already here; it decides how the stream ends.
+			select {
+			case res := <-readDone:
+				onRead(res)
+			default:
+			}
 			if err != nil && !errors.Is(err, ErrStreamEnded) && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
 				log.Warn("behavior failed", "err", err)
 			}
 		case res := <-readDone:
-			readerRunning = false
-			switch res.end {
-			case EndHalfClose:
-				// No more input can arrive, so the idle deadline no longer applies; the behaviour
-				// decides when the response ends.
-				idle.Stop()
-			case EndClientReset:
-				log.Debug("request body ended", "err", res.err)
-				endWith(s.resetReason(), nil, "")
-			case EndException:
-				s.logInvalid(log, res)
-				endWith(EndException, func() (eventstream.Message, error) {
-					return exceptionMessage(res.code, exceptionBody{Message: res.message})
-				}, res.code)
-			default:
-				// Frame or signature failures: an unmodeled protocol error, since the union has
-				// no member for them (the SDK reports *smithy.GenericAPIError with the code).
-				if res.end == EndSignatureFailure {
-					s.sigFailures.Add(1)
-				}
-				s.logInvalid(log, res)
-				endWith(res.end, func() (eventstream.Message, error) {
-					return protocolErrorMessage(res.code, res.message), nil
-				}, res.code)
-			}
+			onRead(res)
 		case <-maxDuration.C:
 			endWith(EndMaxDuration, modelTimeout(msgModelTimeout), "modelTimeoutException")
 		case <-idle.C:

@@ -35,18 +35,23 @@ type inputReader struct {
 	eof       *atomic.Bool  // set once the client half-closed
 }
 
-// run reads until the body ends or input is invalid. It closes input on return, after storing
-// why in *inputErr, so Stream.Recv can tell a half-close from an abort.
-func (rd *inputReader) run(ctx context.Context, input chan<- InputEvent, inputErr *error) (out readOutcome) {
-	defer func() {
-		if out.end == EndHalfClose {
-			*inputErr = io.EOF
-			rd.eof.Store(true)
-		} else {
-			*inputErr = fmt.Errorf("input ended: %s", out.end)
-		}
-		close(input)
-	}()
+// run reads until the body ends or input is invalid. On return it reports the outcome on done
+// and then closes input, after storing why in *inputErr so Stream.Recv can tell a half-close from
+// an abort. The order matters: a behaviour that returns because input closed must not beat the
+// outcome (say, the validationException to send) to the supervisor.
+func (rd *inputReader) run(ctx context.Context, input chan<- InputEvent, inputErr *error, done chan<- readOutcome) {
+	out := rd.read(ctx, input)
+	if out.end == EndHalfClose {
+		*inputErr = io.EOF
+		rd.eof.Store(true)
+	} else {
+		*inputErr = fmt.Errorf("input ended: %s", out.end)
+	}
+	done <- out
+	close(input)
+}
+
+func (rd *inputReader) read(ctx context.Context, input chan<- InputEvent) readOutcome {
 	sawEndMarker := false
 	for {
 		msg, err := rd.fr.next()

@@ -266,7 +266,7 @@ func TestExceptions(t *testing.T) {
 			return After(2, ModelStreamError("model failed", 500, "upstream exploded"))
 		}
 		if member == "protocol" {
-			return ProtocolError("InternalFailure", "protocol level failure")
+			return After(2, ProtocolError("InternalFailure", "protocol level failure"))
 		}
 		return After(2, Exception(member, "scripted "+member))
 	}})
