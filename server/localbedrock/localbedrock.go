@@ -133,7 +133,6 @@ type Server struct {
 	log      *slog.Logger
 	models   map[string]bool
 	url      string
-	ln       net.Listener
 	srv      *http.Server
 	certPEM  []byte
 	pool     *x509.CertPool
@@ -182,7 +181,6 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	s.ln = ln
 
 	serve := func() error { return s.srv.Serve(ln) }
 	if opts.H2C {
@@ -365,7 +363,11 @@ func (s *Server) addOpen(delta int) {
 // Close stops listening, closes every connection (which resets open streams) and waits for
 // their handlers and behaviours to return.
 func (s *Server) Close() error {
+	// Under mu: a handler registers with the WaitGroup under the same lock after checking closing,
+	// so no Add can race the Wait below.
+	s.mu.Lock()
 	s.closing.Store(true)
+	s.mu.Unlock()
 	err := s.srv.Close()
 	<-s.served
 	// http.Server.Close does not wait for handlers; behaviours see their context cancelled and

@@ -53,29 +53,24 @@ type audioConfiguration struct {
 	SampleRateHertz int    `json:"sampleRateHertz"`
 	SampleSizeBits  int    `json:"sampleSizeBits"`
 	ChannelCount    int    `json:"channelCount"`
-	VoiceID         string `json:"voiceId,omitempty"`
 	Encoding        string `json:"encoding"`
 	AudioType       string `json:"audioType"`
 }
 
 // inputFields is the union of the input event fields the server looks at.
 type inputFields struct {
-	PromptName                 string              `json:"promptName"`
-	ContentName                string              `json:"contentName"`
-	Content                    *string             `json:"content"`
-	Role                       string              `json:"role"`
-	Type                       string              `json:"type"`
-	Interactive                bool                `json:"interactive"`
-	EndpointingSensitivity     json.RawMessage     `json:"endpointingSensitivity"`
-	TurnDetectionConfiguration *turnDetection      `json:"turnDetectionConfiguration"`
-	AudioInputConfiguration    *audioConfiguration `json:"audioInputConfiguration"`
-	AudioOutputConfiguration   *audioConfiguration `json:"audioOutputConfiguration"`
-	TextInputConfiguration     *struct {
-		MediaType string `json:"mediaType"`
-	} `json:"textInputConfiguration"`
+	PromptName                   string              `json:"promptName"`
+	ContentName                  string              `json:"contentName"`
+	Content                      *string             `json:"content"`
+	Role                         string              `json:"role"`
+	Type                         string              `json:"type"`
+	Interactive                  bool                `json:"interactive"`
+	EndpointingSensitivity       json.RawMessage     `json:"endpointingSensitivity"`
+	TurnDetectionConfiguration   *turnDetection      `json:"turnDetectionConfiguration"`
+	AudioInputConfiguration      *audioConfiguration `json:"audioInputConfiguration"`
+	AudioOutputConfiguration     *audioConfiguration `json:"audioOutputConfiguration"`
 	ToolResultInputConfiguration *struct {
 		ToolUseID string `json:"toolUseId"`
-		Type      string `json:"type"`
 	} `json:"toolResultInputConfiguration"`
 }
 
