@@ -107,10 +107,18 @@ func (s *sdkStream) Err() error {
 		}
 	})
 	if err := s.hooks.operationError(); err != nil {
-		return err
+		return &refusedError{err}
 	}
 	return s.InvokeModelWithBidirectionalStreamEventStream.Err()
 }
+
+// refusedError is a failure of the request itself, before any stream existed: the service refused to
+// open it. A ValidationException there is about the request (an unknown model id), not about the
+// browser's input, so it is the operator's to fix.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return "bedrock refused the stream: " + e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
 
 // Close closes the SDK stream, then works around another SDK defect: the request body is an io.Pipe
 // hidden behind io.NopCloser, so when the HTTP/2 transport has stopped reading it (the response ended
@@ -204,7 +212,10 @@ func endForModelError(err error) *sessionEnd {
 		apiErr      smithy.APIError
 		canceled    *smithy.CanceledError
 	)
+	var refused *refusedError
 	switch {
+	case errors.As(err, &refused) && errors.As(err, &validation):
+		return endWith(CloseBedrockRejected, "Bedrock refused the gateway's request; the operator must check the model id, region and permissions", err)
 	case errors.As(err, &validation):
 		return endWith(CloseBadRequest, "Nova Sonic rejected the input: "+aws.ToString(validation.Message), err)
 	case errors.As(err, &throttling), errors.As(err, &quota):
