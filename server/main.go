@@ -42,6 +42,8 @@ type settings struct {
 	healthcheck    bool
 	// The Cognito user pool and app client whose access tokens open sessions (required unless local).
 	userPoolID, clientID string
+	// Where ActiveSessions is reported; no metric without a service name.
+	metricsNamespace, metricsServiceName string
 }
 
 // The defaults. The model is Nova 2 Sonic: amazon.nova-sonic-v1:0 reached end of life on 2026-09-14.
@@ -95,6 +97,10 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 		"COGNITO_USER_POOL_ID: user pool whose access tokens are accepted, <region>_<id> (required unless -local)")
 	client := fs.String("cognito-client-id", env("COGNITO_CLIENT_ID", ""),
 		"COGNITO_CLIENT_ID: app client the tokens must be issued to (required unless -local)")
+	metricsNamespace := fs.String("metrics-namespace", env("METRICS_NAMESPACE", "NovaSonic"),
+		"METRICS_NAMESPACE: CloudWatch namespace of the ActiveSessions metric")
+	metricsService := fs.String("metrics-service-name", env("METRICS_SERVICE_NAME", ""),
+		"METRICS_SERVICE_NAME: ServiceName dimension of ActiveSessions, written to stdout as CloudWatch EMF every minute (default: no metric)")
 	health := fs.Bool("healthcheck", false, "probe http://127.0.0.1:PORT/health and exit 0 if healthy (container health checks)")
 	if v := getenv("DRAIN_TIMEOUT"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -109,6 +115,7 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 	cfg := settings{
 		host: *host, port: *port, local: *local, bedrockRegion: *region, modelID: *model,
 		drainTimeout: *drain, healthcheck: *health, userPoolID: *pool, clientID: *client,
+		metricsNamespace: *metricsNamespace, metricsServiceName: *metricsService,
 	}
 	if p, err := strconv.Atoi(cfg.port); err != nil || p < 0 || p > 65535 {
 		return settings{}, fmt.Errorf("PORT %q is not a TCP port number", cfg.port)
@@ -156,6 +163,12 @@ func run(ctx context.Context, cfg settings, logger *slog.Logger, listening func(
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
 	gw.SetReady(true)
+	if cfg.metricsServiceName != "" {
+		// Reporting goes on while live conversations drain after SIGTERM.
+		metricsCtx, stopMetrics := context.WithCancel(context.Background())
+		defer stopMetrics()
+		go publishActiveSessions(metricsCtx, os.Stdout, cfg.metricsNamespace, cfg.metricsServiceName, gw.ActiveSessions)
+	}
 	if listening != nil {
 		listening(ln.Addr())
 	}
