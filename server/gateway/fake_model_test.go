@@ -27,7 +27,7 @@ func (m *fakeModel) OpenStream(ctx context.Context) (ModelStream, error) {
 	fs := &fakeStream{
 		ctx: ctx, events: make(chan types.InvokeModelWithBidirectionalStreamOutput, 16),
 		received: make(chan []byte, 1024), halfClosed: make(chan struct{}), closed: make(chan struct{}),
-		ended: make(chan struct{}),
+		ended: make(chan struct{}), ending: make(chan struct{}),
 	}
 	m.mu.Lock()
 	m.streams = append(m.streams, fs)
@@ -55,6 +55,8 @@ type fakeStream struct {
 
 	mu        sync.Mutex
 	err       error
+	ending    chan struct{} // closed first by end, to release emitters blocked on a full Events
+	sendMu    sync.RWMutex  // emitters hold it shared; end takes it exclusively before closing Events
 	endOnce   sync.Once
 	halfOnce  sync.Once
 	closeOnce sync.Once
@@ -100,10 +102,17 @@ func (f *fakeStream) Err() error {
 // emit sends one output event; it reports false once the stream has ended.
 func (f *fakeStream) emit(name string, body any) bool {
 	b, _ := json.Marshal(map[string]any{"event": map[string]any{name: body}})
+	f.sendMu.RLock()
+	defer f.sendMu.RUnlock()
+	select {
+	case <-f.ending:
+		return false
+	default:
+	}
 	select {
 	case f.events <- &types.InvokeModelWithBidirectionalStreamOutputMemberChunk{Value: types.BidirectionalOutputPayloadPart{Bytes: b}}:
 		return true
-	case <-f.closed:
+	case <-f.ending:
 		return false
 	}
 }
@@ -114,8 +123,11 @@ func (f *fakeStream) end(err error) {
 		f.mu.Lock()
 		f.err = err
 		f.mu.Unlock()
+		close(f.ending)
+		f.sendMu.Lock() // no emitter is between its check and its send any more
 		close(f.ended)
 		close(f.events)
+		f.sendMu.Unlock()
 	})
 }
 

@@ -244,6 +244,32 @@ func TestBrowserDisconnectEndsTheBedrockStreamWithinOneSecond(t *testing.T) {
 	}
 }
 
+// A browser that stops reading while the model keeps talking must not make the gateway queue without
+// limit: the session ends as a slow client and its Bedrock stream is closed.
+func TestABrowserThatStopsReadingIsDisconnected(t *testing.T) {
+	big := strings.Repeat("A", 64<<10) // one 64 KiB audioOutput event
+	model := &fakeModel{script: func(f *fakeStream) {
+		<-f.received
+		for range 1000 { // 64 MiB: more than the outbox and every socket buffer on the path
+			if !f.emit("audioOutput", map[string]any{"content": big}) {
+				return
+			}
+		}
+	}}
+	gw, hs := startGateway(t, model)
+	conn := dial(t, hs, "Bearer any-token")
+	send(t, conn, sessionStart()) // and never read again
+
+	assertClosed(t, waitStream(t, model))
+	deadline := time.Now().Add(5 * time.Second)
+	for gw.ActiveSessions() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the session of a browser that stopped reading is still open")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestShutdownDrainsLiveSessionsWithServiceRestart(t *testing.T) {
 	model := &fakeModel{}
 	gw, hs := startGateway(t, model)
