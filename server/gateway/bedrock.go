@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
 )
 
@@ -211,6 +212,7 @@ func endForModelError(err error) *sessionEnd {
 		notFound    *types.ResourceNotFoundException
 		apiErr      smithy.APIError
 		canceled    *smithy.CanceledError
+		httpErr     *smithyhttp.ResponseError
 	)
 	var refused *refusedError
 	switch {
@@ -226,7 +228,10 @@ func endForModelError(err error) *sessionEnd {
 		return endWith(CloseModelError, "Nova Sonic failed while answering; start a new conversation", err)
 	case errors.As(err, &unavailable), errors.As(err, &notReady):
 		return endWith(CloseUnavailable, "Nova Sonic is unavailable right now; try again shortly", err)
-	case errors.As(err, &denied), errors.As(err, &notFound):
+	case errors.As(err, &denied), errors.As(err, &notFound),
+		// Bad or unknown credentials come back as 401/403 with codes the SDK does not model
+		// (UnrecognizedClientException, InvalidSignatureException): the same class of problem.
+		errors.As(err, &httpErr) && (httpErr.HTTPStatusCode() == http.StatusUnauthorized || httpErr.HTTPStatusCode() == http.StatusForbidden):
 		return endWith(CloseBedrockRejected, "Bedrock refused the gateway's request; the operator must check the model id, region and permissions", err)
 	case errors.Is(err, errUnexpectedEnd):
 		return endWith(CloseModelError, "Nova Sonic ended the conversation unexpectedly", err)

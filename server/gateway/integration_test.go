@@ -278,6 +278,7 @@ func TestBedrockFailuresThroughTheRealSDK(t *testing.T) {
 		{"internal server", localbedrock.After(1, localbedrock.Exception("internalServerException", "oops")), nil, CloseModelError},
 		{"service unavailable", localbedrock.After(1, localbedrock.Exception("serviceUnavailableException", "later")), nil, CloseUnavailable},
 		{"403 before the stream", localbedrock.Reject(403, "AccessDeniedException", "not authorized to invoke this model"), nil, CloseBedrockRejected},
+		{"unrecognized credentials", localbedrock.Reject(403, "UnrecognizedClientException", "The security token included in the request is invalid."), nil, CloseBedrockRejected},
 		{"unknown model id", nil, func(o *localbedrock.Options) { o.ModelIDs = []string{"amazon.some-other-model"} }, CloseBedrockRejected},
 		{"429 before the stream", localbedrock.Reject(429, "ThrottlingException", "slow down"), nil, CloseThrottled},
 		{"abrupt end of stream", localbedrock.AbruptEndOnAudio(), nil, CloseModelError},
