@@ -216,7 +216,12 @@ func endForModelError(err error) *sessionEnd {
 	)
 	var refused *refusedError
 	switch {
-	case errors.As(err, &refused) && errors.As(err, &validation):
+	case errors.As(err, &denied), errors.As(err, &notFound),
+		// A ValidationException before any stream existed is about the request (an unknown model id).
+		errors.As(err, &refused) && errors.As(err, &validation),
+		// Bad or unknown credentials come back as 401/403 with codes the SDK does not model
+		// (UnrecognizedClientException, InvalidSignatureException): the same class of problem.
+		errors.As(err, &httpErr) && (httpErr.HTTPStatusCode() == http.StatusUnauthorized || httpErr.HTTPStatusCode() == http.StatusForbidden):
 		return endWith(CloseBedrockRejected, "Bedrock refused the gateway's request; the operator must check the model id, region and permissions", err)
 	case errors.As(err, &validation):
 		return endWith(CloseBadRequest, "Nova Sonic rejected the input: "+aws.ToString(validation.Message), err)
@@ -228,11 +233,6 @@ func endForModelError(err error) *sessionEnd {
 		return endWith(CloseModelError, "Nova Sonic failed while answering; start a new conversation", err)
 	case errors.As(err, &unavailable), errors.As(err, &notReady):
 		return endWith(CloseUnavailable, "Nova Sonic is unavailable right now; try again shortly", err)
-	case errors.As(err, &denied), errors.As(err, &notFound),
-		// Bad or unknown credentials come back as 401/403 with codes the SDK does not model
-		// (UnrecognizedClientException, InvalidSignatureException): the same class of problem.
-		errors.As(err, &httpErr) && (httpErr.HTTPStatusCode() == http.StatusUnauthorized || httpErr.HTTPStatusCode() == http.StatusForbidden):
-		return endWith(CloseBedrockRejected, "Bedrock refused the gateway's request; the operator must check the model id, region and permissions", err)
 	case errors.Is(err, errUnexpectedEnd):
 		return endWith(CloseModelError, "Nova Sonic ended the conversation unexpectedly", err)
 	case errors.As(err, &canceled):

@@ -46,19 +46,9 @@ var errOutboxClosed = errors.New("outbox closed: the session is ending")
 func (o *outbox) push(ctx context.Context, m outMessage) error {
 	var deadline <-chan time.Time
 	for {
-		o.mu.Lock()
-		if o.closed {
-			o.mu.Unlock()
-			return errOutboxClosed
+		if queued, err := o.tryPush(m); queued || err != nil {
+			return err
 		}
-		if o.bytes == 0 || o.bytes+len(m.data) <= o.maxBytes {
-			o.queue = append(o.queue, m)
-			o.bytes += len(m.data)
-			o.mu.Unlock()
-			signal(o.ready)
-			return nil
-		}
-		o.mu.Unlock()
 		if deadline == nil {
 			t := time.NewTimer(o.slowTimeout)
 			defer t.Stop()
@@ -72,6 +62,24 @@ func (o *outbox) push(ctx context.Context, m outMessage) error {
 			return context.Cause(ctx)
 		}
 	}
+}
+
+// tryPush queues a message if there is room now, without waiting.
+func (o *outbox) tryPush(m outMessage) (queued bool, err error) {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return false, errOutboxClosed
+	}
+	if o.bytes != 0 && o.bytes+len(m.data) > o.maxBytes {
+		o.mu.Unlock()
+		return false, nil
+	}
+	o.queue = append(o.queue, m)
+	o.bytes += len(m.data)
+	o.mu.Unlock()
+	signal(o.ready)
+	return true, nil
 }
 
 // take removes and returns everything queued, oldest first.

@@ -124,6 +124,7 @@ func (st *inputState) parseInputEvent(frame []byte) (inputEvent, error) {
 	var name string
 	var body json.RawMessage
 	for name, body = range env.Event {
+		break // the only one
 	}
 	if !isKnownInputEvent(name) {
 		return inputEvent{}, refuse("unknown event %q", truncate(name, 40))

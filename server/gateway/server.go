@@ -210,7 +210,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	s.log.Info("draining", "sessions", len(live))
 	for _, sess := range live {
-		_ = sess.out.push(ctx, outMessage{data: drainingNotice})
+		// Without waiting: a session whose browser is not reading would otherwise hold up the notice to
+		// every session after it.
+		_, _ = sess.out.tryPush(outMessage{data: drainingNotice})
 	}
 
 	done := make(chan struct{})

@@ -2,7 +2,6 @@ package localbedrock
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -204,17 +203,11 @@ func textOutputs(evs []timedEvent) []string {
 }
 
 func audioOf(t *testing.T, evs []timedEvent) []byte {
-	var pcm []byte
-	for _, e := range evs {
-		if e.Name == "audioOutput" {
-			b, err := base64.StdEncoding.DecodeString(e.str("content"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			pcm = append(pcm, b...)
-		}
+	untimed := make([]outEvent, len(evs))
+	for i, e := range evs {
+		untimed[i] = e.outEvent
 	}
-	return pcm
+	return decodedAudio(t, untimed)
 }
 
 // TestSimulatorTurnsAndBargeIn drives the simulator in a synctest bubble, so playback timing is
