@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -44,17 +45,19 @@ func TestActiveSessionsIsAnEMFDocument(t *testing.T) {
 }
 
 func TestActiveSessionsIsReportedAtOnceAndStopsWithItsContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var out bytes.Buffer
-	done := make(chan struct{})
-	go func() {
-		publishActiveSessions(ctx, &out, "NovaSonic", "svc", func() int { return 0 })
-		close(done)
-	}()
-	time.Sleep(50 * time.Millisecond)
-	cancel()
-	<-done
-	if n := bytes.Count(out.Bytes(), []byte(`"ActiveSessions":0`)); n != 1 {
-		t.Fatalf("reported %d times before the first period, want once at start (zero included): %q", n, out.String())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var out bytes.Buffer
+		done := make(chan struct{})
+		go func() {
+			publishActiveSessions(ctx, &out, "NovaSonic", "svc", func() int { return 0 })
+			close(done)
+		}()
+		synctest.Wait() // the first report is written, and the publisher waits for the next period
+		cancel()
+		<-done
+		if n := bytes.Count(out.Bytes(), []byte(`"ActiveSessions":0`)); n != 1 {
+			t.Fatalf("reported %d times before the first period, want once at start (zero included): %q", n, out.String())
+		}
+	})
 }

@@ -11,7 +11,8 @@ import (
 )
 
 // fakeModel stands in for Bedrock at the ModelStream seam, for tests of the session's state machine that
-// need no HTTP. Each stream runs the model's script in its own goroutine.
+// need no HTTP. Each stream runs the model's script in its own goroutine; without one it behaves like
+// Bedrock after the half-close (endAfterHalfClose).
 type fakeModel struct {
 	script func(*fakeStream)
 
@@ -32,9 +33,11 @@ func (m *fakeModel) OpenStream(ctx context.Context) (ModelStream, error) {
 	m.mu.Lock()
 	m.streams = append(m.streams, fs)
 	m.mu.Unlock()
-	if m.script != nil {
-		go m.script(fs)
+	script := m.script
+	if script == nil {
+		script = endAfterHalfClose
 	}
+	go script(fs)
 	return fs, nil
 }
 
@@ -131,15 +134,33 @@ func (f *fakeStream) end(err error) {
 	})
 }
 
-// next returns the next payload the session sent, or fails after a second.
+// next returns the next payload the session sent; false if none came within patience.
 func (f *fakeStream) next() (string, bool) {
 	select {
 	case b := <-f.received:
 		return string(b), true
-	case <-time.After(time.Second):
+	case <-time.After(patience):
 		return "", false
 	}
 }
+
+// rest returns what the session sent that has not been read yet. Call it once the stream is closed:
+// every Send has returned by then.
+func (f *fakeStream) rest() []string {
+	var out []string
+	for {
+		select {
+		case b := <-f.received:
+			out = append(out, string(b))
+		default:
+			return out
+		}
+	}
+}
+
+// ignoreHalfClose is a Bedrock that never ends its response after the half-close: the gateway must end
+// the stream itself.
+func ignoreHalfClose(f *fakeStream) { <-f.closed }
 
 // eventName is the name of a {"event":{name:…}} payload.
 func eventName(payload string) string {

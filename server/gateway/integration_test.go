@@ -49,7 +49,7 @@ type output struct {
 func readOutput(t *testing.T, conn *websocket.Conn) output {
 	t.Helper()
 	var msg map[string]map[string]map[string]any
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = conn.SetReadDeadline(time.Now().Add(patience))
 	_, data, err := conn.ReadMessage()
 	if err != nil {
 		t.Fatalf("read output: %v", err)
@@ -77,12 +77,13 @@ func readOutputUntil(t *testing.T, conn *websocket.Conn, name string, match func
 	}
 }
 
-func waitNoOpenStreams(t *testing.T, lb *localbedrock.Server, within time.Duration) {
+// waitNoOpenStreams waits until the local Bedrock has no open stream: every session ended its stream.
+func waitNoOpenStreams(t *testing.T, lb *localbedrock.Server) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	if err := lb.WaitForOpenStreams(ctx, 0); err != nil {
-		t.Fatalf("Bedrock streams still open after %v: %d", within, lb.OpenStreams())
+		t.Fatalf("Bedrock streams still open after %v: %d", patience, lb.OpenStreams())
 	}
 }
 
@@ -125,7 +126,7 @@ func TestConversationThroughTheRealSDKKeepsEventOrder(t *testing.T) {
 	if code != int(CloseNormal) {
 		t.Fatalf("close code = %d, want 1000 (frames %q)", code, frames)
 	}
-	waitNoOpenStreams(t, lb, time.Second)
+	waitNoOpenStreams(t, lb)
 	rec := onlyRecord(t, lb)
 	var sentNames []string
 	for _, ev := range append(sent, closingEvents()...) {
@@ -171,7 +172,7 @@ func TestConcurrentSessionsKeepTheirAudioApart(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	waitNoOpenStreams(t, lb, 2*time.Second)
+	waitNoOpenStreams(t, lb)
 
 	recs := lb.Records()
 	if len(recs) != sessions {
@@ -216,7 +217,7 @@ func echoConversation(hs *httptest.Server, prompt string, audio []byte, frameByt
 	go func() {
 		var got []byte
 		for {
-			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_ = conn.SetReadDeadline(time.Now().Add(patience))
 			_, data, err := conn.ReadMessage()
 			if err != nil {
 				if websocket.IsCloseError(err, int(CloseNormal)) {
@@ -299,7 +300,7 @@ func TestBedrockFailuresThroughTheRealSDK(t *testing.T) {
 			if e := lastError(t, frames); e.Code != tt.wantCode.Name() {
 				t.Fatalf("error message %+v, want code %s", e, tt.wantCode.Name())
 			}
-			waitNoOpenStreams(t, lb, time.Second)
+			waitNoOpenStreams(t, lb)
 		})
 	}
 }
@@ -319,13 +320,15 @@ func TestUnreachableBedrockClosesWithUnavailable(t *testing.T) {
 	}
 }
 
-func TestBrowserDisconnectEndsTheRealBedrockStreamWithinOneSecond(t *testing.T) {
+// How fast the stream ends is bounded by TestTeardownAfterADisconnectIsBounded (virtual time); here the
+// real SDK and the local Bedrock show the order of the events and the half-close.
+func TestBrowserDisconnectEndsTheRealBedrockStream(t *testing.T) {
 	lb, hs := startStack(t, localbedrock.Options{Behavior: localbedrock.Listen()})
 	conn := dial(t, hs, "Bearer any-token")
 	for _, ev := range append(openingEvents(), audioInput(make([]byte, 1024))) {
 		send(t, conn, ev)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	if err := lb.WaitForOpenStreams(ctx, 1); err != nil {
 		t.Fatal("the Bedrock stream never opened")
@@ -334,7 +337,7 @@ func TestBrowserDisconnectEndsTheRealBedrockStreamWithinOneSecond(t *testing.T) 
 
 	start := time.Now()
 	conn.Close()
-	waitNoOpenStreams(t, lb, time.Second)
+	waitNoOpenStreams(t, lb)
 	t.Logf("Bedrock stream ended %v after the browser left", time.Since(start))
 
 	rec := onlyRecord(t, lb)
@@ -359,7 +362,7 @@ func TestBargeInIsRelayedToTheBrowser(t *testing.T) {
 	if _, code := readToClose(t, conn); code != int(CloseNormal) {
 		t.Fatalf("close code = %d, want 1000", code)
 	}
-	waitNoOpenStreams(t, lb, time.Second)
+	waitNoOpenStreams(t, lb)
 }
 
 func TestToolUseRoundTrip(t *testing.T) {
@@ -395,7 +398,7 @@ func TestToolUseRoundTrip(t *testing.T) {
 	if _, code := readToClose(t, conn); code != int(CloseNormal) {
 		t.Fatalf("close code = %d, want 1000", code)
 	}
-	waitNoOpenStreams(t, lb, time.Second)
+	waitNoOpenStreams(t, lb)
 }
 
 // sendUntilClosed sends events, ignoring send failures once the gateway has closed, and returns what the
@@ -412,7 +415,7 @@ func sendUntilClosed(t *testing.T, conn *websocket.Conn, events []string) ([]str
 
 func waitRecordedEvents(t *testing.T, lb *localbedrock.Server, n int) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(patience)
 	for time.Now().Before(deadline) {
 		if recs := lb.Records(); len(recs) == 1 && len(recs[0].Events) >= n {
 			return
