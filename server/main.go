@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -24,9 +25,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"novasonic/server/gateway"
 	"novasonic/server/localbedrock"
+	"novasonic/server/tools"
 	"novasonic/server/web"
 )
 
@@ -42,16 +47,27 @@ type settings struct {
 	healthcheck    bool
 	// The Cognito user pool and app client whose access tokens open sessions (required unless local).
 	userPoolID, clientID string
-	// Where ActiveSessions is reported; no metric without a service name.
+	// Where the CloudWatch EMF metrics go; none without a service name.
 	metricsNamespace, metricsServiceName string
+	// metricsPort serves Prometheus /metrics; "" for none.
+	metricsPort string
+	// clientAddressHeader names the trusted proxy header with the client's address.
+	clientAddressHeader string
+	limits              gateway.Limits
+	// The server-side tools' settings.
+	timeZone   *time.Location
+	weatherURL string
 }
 
 // The defaults. The model is Nova 2 Sonic: amazon.nova-sonic-v1:0 reached end of life on 2026-09-14.
 const (
-	defaultPort         = "8080"
-	defaultRegion       = "us-east-1"
-	defaultModelID      = "amazon.nova-2-sonic-v1:0"
-	defaultDrainTimeout = 110 * time.Second // below ECS's 120 s stop timeout, the Fargate maximum
+	defaultPort        = "8080"
+	defaultMetricsPort = "9090"
+	defaultRegion      = "us-east-1"
+	defaultModelID     = "amazon.nova-2-sonic-v1:0"
+	// Below ECS's 120 s stop timeout (the Fargate maximum), with room for the gateway's forced close of
+	// what is left at the deadline (at most a few seconds, gateway.Drain).
+	defaultDrainTimeout = 110 * time.Second
 )
 
 func main() {
@@ -80,6 +96,7 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 		}
 		return def
 	}
+	def := gateway.DefaultLimits()
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	local := fs.Bool("local", env("LOCAL_MODE", "false") == "true",
 		"LOCAL_MODE: serve the built-in simulated Nova Sonic instead of Bedrock and accept any token (development only)")
@@ -92,36 +109,84 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 	origins := fs.String("allowed-origins", env("ALLOWED_ORIGINS", ""),
 		"ALLOWED_ORIGINS: comma-separated browser origins allowed to connect (default: the gateway's own origin)")
 	level := fs.String("log-level", env("LOG_LEVEL", "info"), "LOG_LEVEL: debug, info, warn or error")
-	drain := fs.Duration("drain-timeout", defaultDrainTimeout, "DRAIN_TIMEOUT: how long live conversations may continue after SIGTERM")
+	drain := fs.String("drain-timeout", env("DRAIN_TIMEOUT", defaultDrainTimeout.String()),
+		"DRAIN_TIMEOUT: how long live conversations may continue after SIGTERM")
 	pool := fs.String("cognito-user-pool-id", env("COGNITO_USER_POOL_ID", ""),
 		"COGNITO_USER_POOL_ID: user pool whose access tokens are accepted, <region>_<id> (required unless -local)")
 	client := fs.String("cognito-client-id", env("COGNITO_CLIENT_ID", ""),
 		"COGNITO_CLIENT_ID: app client the tokens must be issued to (required unless -local)")
 	metricsNamespace := fs.String("metrics-namespace", env("METRICS_NAMESPACE", "NovaSonic"),
-		"METRICS_NAMESPACE: CloudWatch namespace of the ActiveSessions metric")
+		"METRICS_NAMESPACE: CloudWatch namespace of the EMF metrics")
 	metricsService := fs.String("metrics-service-name", env("METRICS_SERVICE_NAME", ""),
-		"METRICS_SERVICE_NAME: ServiceName dimension of ActiveSessions, written to stdout as CloudWatch EMF every minute (default: no metric)")
+		"METRICS_SERVICE_NAME: ServiceName dimension of the CloudWatch EMF metrics written to stdout every minute (default: none)")
+	metricsPort := fs.String("metrics-port", env("METRICS_PORT", ""),
+		`METRICS_PORT: port of the Prometheus /metrics endpoint, "off" for none (default 9090; off with -local)`)
+	addrHeader := fs.String("client-address-header", env("CLIENT_ADDRESS_HEADER", ""),
+		"CLIENT_ADDRESS_HEADER: trusted proxy header with the client's address, e.g. CloudFront-Viewer-Address (default: the TCP peer)")
+	maxConv := fs.String("max-conversations", env("MAX_CONVERSATIONS", strconv.Itoa(def.MaxConversations)),
+		"MAX_CONVERSATIONS: conversations one gateway holds; /ready fails at the limit")
+	maxPerUser := fs.String("max-conversations-per-user", env("MAX_CONVERSATIONS_PER_USER", strconv.Itoa(def.MaxConversationsPerUser)),
+		"MAX_CONVERSATIONS_PER_USER: conversations one user may hold at once")
+	maxPerAddr := fs.String("max-connections-per-address", env("MAX_CONNECTIONS_PER_ADDRESS", strconv.Itoa(def.MaxConnectionsPerAddress)),
+		"MAX_CONNECTIONS_PER_ADDRESS: WebSockets one client address may hold")
+	connRate := fs.String("new-connections-per-second", env("NEW_CONNECTIONS_PER_SECOND", fmt.Sprint(def.NewConnectionsPerSecond)),
+		"NEW_CONNECTIONS_PER_SECOND: new WebSockets accepted per second, bursts of twice as many")
+	inputRate := fs.String("input-events-per-second", env("INPUT_EVENTS_PER_SECOND", fmt.Sprint(def.InputEventsPerSecond)),
+		"INPUT_EVENTS_PER_SECOND: input events one conversation may send per second, bursts of twice as many")
+	toolTimeout := fs.String("tool-timeout", env("TOOL_TIMEOUT", def.ToolTimeout.String()),
+		"TOOL_TIMEOUT: how long a server-side tool call may take")
+	timeZone := fs.String("time-zone", env("TIME_ZONE", "UTC"), "TIME_ZONE: IANA time zone of getDateAndTimeTool's answers")
+	weatherURL := fs.String("weather-api-url", env("WEATHER_API_URL", tools.DefaultWeatherURL), "WEATHER_API_URL: Open-Meteo API for getWeatherTool")
 	health := fs.Bool("healthcheck", false, "probe http://127.0.0.1:PORT/health and exit 0 if healthy (container health checks)")
-	if v := getenv("DRAIN_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return settings{}, fmt.Errorf("DRAIN_TIMEOUT %q is not a positive Go duration such as 110s", v)
-		}
-		*drain = d
-	}
 	if err := fs.Parse(args); err != nil {
 		return settings{}, err
 	}
 	cfg := settings{
 		host: *host, port: *port, local: *local, bedrockRegion: *region, modelID: *model,
-		drainTimeout: *drain, healthcheck: *health, userPoolID: *pool, clientID: *client,
+		healthcheck: *health, userPoolID: *pool, clientID: *client,
 		metricsNamespace: *metricsNamespace, metricsServiceName: *metricsService,
+		clientAddressHeader: *addrHeader, weatherURL: *weatherURL,
 	}
-	if p, err := strconv.Atoi(cfg.port); err != nil || p < 0 || p > 65535 {
-		return settings{}, fmt.Errorf("PORT %q is not a TCP port number", cfg.port)
+	var errs []error
+	cfg.drainTimeout = parseDuration("DRAIN_TIMEOUT", *drain, &errs)
+	cfg.limits = gateway.Limits{
+		MaxConversations:         parseCount("MAX_CONVERSATIONS", *maxConv, &errs),
+		MaxConversationsPerUser:  parseCount("MAX_CONVERSATIONS_PER_USER", *maxPerUser, &errs),
+		MaxConnectionsPerAddress: parseCount("MAX_CONNECTIONS_PER_ADDRESS", *maxPerAddr, &errs),
+		NewConnectionsPerSecond:  parseRate("NEW_CONNECTIONS_PER_SECOND", *connRate, &errs),
+		InputEventsPerSecond:     parseRate("INPUT_EVENTS_PER_SECOND", *inputRate, &errs),
+		ToolTimeout:              parseDuration("TOOL_TIMEOUT", *toolTimeout, &errs),
+	}
+	if loc, err := time.LoadLocation(*timeZone); err != nil {
+		errs = append(errs, fmt.Errorf("TIME_ZONE %q is not an IANA time zone such as Europe/Paris", *timeZone))
+	} else {
+		cfg.timeZone = loc
+	}
+	if u, err := url.Parse(cfg.weatherURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("WEATHER_API_URL %q is not an http(s) URL", cfg.weatherURL))
+	}
+	for _, p := range []struct{ key, value string }{{"PORT", cfg.port}} {
+		if n, err := strconv.Atoi(p.value); err != nil || n < 0 || n > 65535 {
+			errs = append(errs, fmt.Errorf("%s %q is not a TCP port number", p.key, p.value))
+		}
+	}
+	switch mp := strings.ToLower(*metricsPort); {
+	case mp == "off":
+	case mp == "" && cfg.local:
+		// Off by default on a developer's machine: port 9090 is often taken there.
+	case mp == "":
+		cfg.metricsPort = defaultMetricsPort
+	default:
+		if n, err := strconv.Atoi(mp); err != nil || n < 0 || n > 65535 {
+			errs = append(errs, fmt.Errorf(`METRICS_PORT %q is not a TCP port number or "off"`, *metricsPort))
+		}
+		cfg.metricsPort = mp
 	}
 	if err := cfg.logLevel.UnmarshalText([]byte(*level)); err != nil {
-		return settings{}, fmt.Errorf("LOG_LEVEL %q is not one of debug, info, warn, error", *level)
+		errs = append(errs, fmt.Errorf("LOG_LEVEL %q is not one of debug, info, warn, error", *level))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return settings{}, err
 	}
 	for _, o := range strings.Split(*origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -137,16 +202,48 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 	return cfg, nil
 }
 
+func parseDuration(key, v string, errs *[]error) time.Duration {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		*errs = append(*errs, fmt.Errorf("%s %q is not a positive Go duration such as 110s", key, v))
+	}
+	return d
+}
+
+func parseCount(key, v string, errs *[]error) int {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		*errs = append(*errs, fmt.Errorf("%s %q is not a positive whole number", key, v))
+	}
+	return n
+}
+
+func parseRate(key, v string, errs *[]error) float64 {
+	r, err := strconv.ParseFloat(v, 64)
+	if err != nil || r <= 0 {
+		*errs = append(*errs, fmt.Errorf("%s %q is not a positive number of events per second", key, v))
+	}
+	return r
+}
+
 // run serves until ctx ends, then drains live conversations for at most drainTimeout. listening, if set,
-// learns the bound address (tests listen on port 0).
-func run(ctx context.Context, cfg settings, logger *slog.Logger, listening func(net.Addr)) error {
+// learns the bound addresses (tests listen on port 0): the gateway's, then the metrics endpoint's or nil.
+func run(ctx context.Context, cfg settings, logger *slog.Logger, listening func(gatewayAddr, metricsAddr net.Addr)) error {
 	models, auth, cleanup, err := backends(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := gateway.NewMetrics(registry)
 	gw, err := gateway.New(gateway.Options{
-		Models: models, Auth: auth, AllowedOrigins: cfg.allowedOrigins, WebClient: web.Handler(), Logger: logger,
+		Models: models, Auth: auth, AllowedOrigins: cfg.allowedOrigins, ClientAddressHeader: cfg.clientAddressHeader,
+		Limits: cfg.limits, Metrics: metrics, WebClient: web.Handler(), Logger: logger,
+		Tools: []gateway.Tool{
+			tools.DateAndTime{Location: cfg.timeZone},
+			tools.Weather{BaseURL: cfg.weatherURL, Client: &http.Client{Timeout: cfg.limits.ToolTimeout}},
+		},
 	})
 	if err != nil {
 		return err
@@ -160,19 +257,34 @@ func run(ctx context.Context, cfg settings, logger *slog.Logger, listening func(
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- httpServer.Serve(ln) }()
+	var metricsAddr net.Addr
+	if cfg.metricsPort != "" {
+		// A port of its own: the load balancer forwards only PORT, so /metrics is never public.
+		mln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, cfg.metricsPort))
+		if err != nil {
+			_ = httpServer.Close()
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		metricsAddr = mln.Addr()
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+		metricsServer := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { serveErr <- metricsServer.Serve(mln) }()
+		defer metricsServer.Close()
+	}
 	gw.SetReady(true)
 	if cfg.metricsServiceName != "" {
 		// Reporting goes on while live conversations drain after SIGTERM.
 		metricsCtx, stopMetrics := context.WithCancel(context.Background())
 		defer stopMetrics()
-		go publishActiveSessions(metricsCtx, os.Stdout, cfg.metricsNamespace, cfg.metricsServiceName, gw.ActiveSessions)
+		go publishEMF(metricsCtx, os.Stdout, cfg.metricsNamespace, cfg.metricsServiceName, registry)
 	}
 	if listening != nil {
-		listening(ln.Addr())
+		listening(ln.Addr(), metricsAddr)
 	}
-	logger.Info("gateway listening", "addr", ln.Addr().String(), "local", cfg.local,
+	logger.Info("gateway listening", "addr", ln.Addr().String(), "metrics_port", cfg.metricsPort, "local", cfg.local,
 		"bedrock_region", cfg.bedrockRegion, "model", cfg.modelID)
 	if cfg.local {
 		fmt.Fprintf(os.Stderr, "\n  Nova Sonic gateway (simulated model) is running: open http://%s/\n  Press Ctrl+C to stop.\n\n",
@@ -181,20 +293,25 @@ func run(ctx context.Context, cfg settings, logger *slog.Logger, listening func(
 
 	select {
 	case err := <-serveErr:
+		_ = httpServer.Close()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	// The drain starts at once, and the HTTP server keeps serving meanwhile: /health stays 200 (a
+	// draining gateway is healthy), /ready turns 503 and new WebSockets get 503. Only when every
+	// conversation has ended does the listener close.
 	logger.Info("shutting down", "drain_timeout", cfg.drainTimeout.String())
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.drainTimeout)
 	defer cancel()
-	// Stop accepting connections first; hijacked WebSockets are not touched by http.Server.Shutdown and
-	// are drained by the gateway itself.
-	shutdownErr := httpServer.Shutdown(drainCtx)
-	if err := gw.Shutdown(drainCtx); err != nil {
-		return fmt.Errorf("drain: %w", err)
+	drainErr := gw.Drain(drainCtx)
+	// Plain HTTP requests still in flight get a second; the drain has already used the budget.
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), time.Second)
+	defer cancelShutdown()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
+		_ = httpServer.Close()
 	}
-	if shutdownErr != nil && !errors.Is(shutdownErr, context.DeadlineExceeded) {
-		return fmt.Errorf("shutdown: %w", shutdownErr)
+	if drainErr != nil {
+		return fmt.Errorf("drain: %w", drainErr)
 	}
 	return nil
 }

@@ -5,24 +5,48 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"novasonic/server/gateway"
 )
 
-// metricsPeriod is how often the gateway reports ActiveSessions: CloudWatch's standard resolution, and
-// the period of the ECS stack's target-tracking policy.
+// metricsPeriod is how often the gateway writes its CloudWatch metrics: CloudWatch's standard resolution,
+// and the period of the ECS stack's target-tracking policy and alarms.
 const metricsPeriod = time.Minute
 
-// publishActiveSessions writes the number of live sessions to w every metricsPeriod, starting at once, as
-// a CloudWatch embedded-metric-format (EMF) log line until ctx ends. On ECS, stdout goes to CloudWatch Logs
-// through the awslogs driver, which extracts the metric from the line: no API call and no permission is
-// needed. Each task reports under the same ServiceName dimension, so the metric's Average is sessions per
-// task, which is what the stack's autoscaling tracks. Zero is reported too: without data, target tracking
-// never scales in.
-func publishActiveSessions(ctx context.Context, w io.Writer, namespace, serviceName string, active func() int) {
+// The CloudWatch metrics (namespace METRICS_NAMESPACE, dimension ServiceName). The ECS stack has no
+// Prometheus scraper, so the autoscaling signal and the few numbers an operator alarms on travel as
+// embedded-metric-format (EMF) log lines: on ECS the awslogs driver and on EKS the Fargate log router
+// ship stdout to CloudWatch Logs, which extracts the metrics. No API call and no permission is needed.
+const (
+	emfActiveSessions      = "ActiveSessions"      // conversations open now (per task: the scaling signal)
+	emfConversationsEnded  = "ConversationsEnded"  // in the period, all outcomes; per outcome with dimension Outcome
+	emfConversationsFailed = "ConversationsFailed" // in the period, outcomes that are service failures
+	emfBedrockErrors       = "BedrockErrors"       // in the period
+	emfSpeechInputTokens   = "SpeechInputTokens"   // in the period, from Nova Sonic's usageEvent: the bill
+	emfSpeechOutputTokens  = "SpeechOutputTokens"
+	emfTextInputTokens     = "TextInputTokens"
+	emfTextOutputTokens    = "TextOutputTokens"
+)
+
+// publishEMF writes the metrics to w every metricsPeriod, starting at once, until ctx ends. Counters are
+// written as their increase since the previous line, so CloudWatch's Sum over a period is the count in it.
+// Zero is written too: without data, target tracking never scales in.
+func publishEMF(ctx context.Context, w io.Writer, namespace, serviceName string, g prometheus.Gatherer) {
 	ticker := time.NewTicker(metricsPeriod)
 	defer ticker.Stop()
+	var previous emfSnapshot
 	for {
-		_, _ = w.Write(emfActiveSessions(namespace, serviceName, active(), time.Now()))
+		now, err := gatherSnapshot(g)
+		if err == nil {
+			_, _ = w.Write(emfDocuments(namespace, serviceName, now, previous, time.Now()))
+			previous = now
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -31,32 +55,114 @@ func publishActiveSessions(ctx context.Context, w io.Writer, namespace, serviceN
 	}
 }
 
-// emfActiveSessions is one EMF document, newline-terminated, written in a single Write so that it never
-// interleaves with the JSON log lines on the same stream.
-func emfActiveSessions(namespace, serviceName string, sessions int, now time.Time) []byte {
+// emfSnapshot holds the values the EMF lines are made of.
+type emfSnapshot struct {
+	active        float64
+	endedBy       map[string]float64 // conversations ended, by outcome (cumulative)
+	bedrockErrors float64            // cumulative
+	tokens        map[string]float64 // cumulative, by EMF metric name
+}
+
+func gatherSnapshot(g prometheus.Gatherer) (emfSnapshot, error) {
+	families, err := g.Gather()
+	if err != nil {
+		return emfSnapshot{}, err
+	}
+	s := emfSnapshot{endedBy: map[string]float64{}, tokens: map[string]float64{}}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			switch f.GetName() {
+			case gateway.MetricsNamespace + "_conversations_active":
+				s.active = m.GetGauge().GetValue()
+			case gateway.MetricsNamespace + "_conversations_ended_total":
+				s.endedBy[label(m, "outcome")] += m.GetCounter().GetValue()
+			case gateway.MetricsNamespace + "_bedrock_errors_total":
+				s.bedrockErrors += m.GetCounter().GetValue()
+			case gateway.MetricsNamespace + "_tokens_total":
+				s.tokens[tokenMetric(label(m, "kind"), label(m, "direction"))] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return s, nil
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+func tokenMetric(kind, direction string) string {
+	switch {
+	case kind == "speech" && direction == gateway.DirectionIn:
+		return emfSpeechInputTokens
+	case kind == "speech":
+		return emfSpeechOutputTokens
+	case direction == gateway.DirectionIn:
+		return emfTextInputTokens
+	}
+	return emfTextOutputTokens
+}
+
+// emfDocuments is one EMF document with the service's metrics, then one per outcome that ended
+// conversations in the period (the Outcome dimension), each a line of its own written in a single Write
+// so that it never interleaves with the JSON log lines on the same stream.
+func emfDocuments(namespace, serviceName string, now, previous emfSnapshot, at time.Time) []byte {
 	type metric struct {
 		Name string `json:"Name"`
 		Unit string `json:"Unit"`
 	}
-	type directive struct {
-		Namespace  string     `json:"Namespace"`
-		Dimensions [][]string `json:"Dimensions"`
-		Metrics    []metric   `json:"Metrics"`
-	}
-	doc := map[string]any{
-		"_aws": map[string]any{
-			"Timestamp": now.UnixMilli(),
-			"CloudWatchMetrics": []directive{{
-				Namespace: namespace, Dimensions: [][]string{{"ServiceName"}},
-				Metrics: []metric{{Name: "ActiveSessions", Unit: "Count"}},
+	doc := func(dimensions []string, values map[string]float64, members map[string]string) []byte {
+		names := slices.Sorted(maps.Keys(values))
+		metrics := make([]metric, 0, len(names))
+		body := map[string]any{}
+		for _, n := range names {
+			metrics = append(metrics, metric{Name: n, Unit: "Count"})
+			body[n] = values[n]
+		}
+		for k, v := range members {
+			body[k] = v
+		}
+		body["_aws"] = map[string]any{
+			"Timestamp": at.UnixMilli(),
+			"CloudWatchMetrics": []map[string]any{{
+				"Namespace": namespace, "Dimensions": [][]string{dimensions}, "Metrics": metrics,
 			}},
-		},
-		"ServiceName":    serviceName,
-		"ActiveSessions": sessions,
+		}
+		b, err := json.Marshal(body)
+		if err != nil {
+			panic(fmt.Sprintf("encode EMF document: %v", err)) // maps of strings and numbers always encode
+		}
+		return append(b, '\n')
 	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		panic(fmt.Sprintf("encode EMF document: %v", err)) // maps of strings and numbers always encode
+	failures := gateway.FailureOutcomes()
+	var ended, failed float64
+	byOutcome := map[string]float64{}
+	for outcome, n := range now.endedBy {
+		d := n - previous.endedBy[outcome]
+		if d <= 0 {
+			continue
+		}
+		byOutcome[outcome] = d
+		ended += d
+		if slices.Contains(failures, outcome) {
+			failed += d
+		}
 	}
-	return append(b, '\n')
+	values := map[string]float64{
+		emfActiveSessions: now.active, emfConversationsEnded: ended, emfConversationsFailed: failed,
+		emfBedrockErrors: now.bedrockErrors - previous.bedrockErrors,
+	}
+	for _, name := range []string{emfSpeechInputTokens, emfSpeechOutputTokens, emfTextInputTokens, emfTextOutputTokens} {
+		values[name] = now.tokens[name] - previous.tokens[name]
+	}
+	out := doc([]string{"ServiceName"}, values, map[string]string{"ServiceName": serviceName})
+	for _, outcome := range slices.Sorted(maps.Keys(byOutcome)) {
+		out = append(out, doc([]string{"ServiceName", "Outcome"}, map[string]float64{emfConversationsEnded: byOutcome[outcome]},
+			map[string]string{"ServiceName": serviceName, "Outcome": outcome})...)
+	}
+	return out
 }

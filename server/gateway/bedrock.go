@@ -132,12 +132,13 @@ func (s *sdkStream) Close() error {
 	return err
 }
 
-// streamHooks observe one call from inside the SDK: the HTTP request body it sends and the operation's
-// error.
+// streamHooks observe one call from inside the SDK: the HTTP request body it sends, the response's
+// request id and the operation's error.
 type streamHooks struct {
-	mu    sync.Mutex
-	body  io.ReadCloser
-	opErr error
+	mu        sync.Mutex
+	body      io.ReadCloser
+	opErr     error
+	requestID string
 }
 
 // install is a per-call option: it wraps the HTTP client to see the request body and adds a build-step
@@ -185,7 +186,29 @@ func (c bodyCapturingClient) Do(r *http.Request) (*http.Response, error) {
 	c.into.mu.Lock()
 	c.into.body = r.Body
 	c.into.mu.Unlock()
-	return c.next.Do(r)
+	resp, err := c.next.Do(r)
+	if resp != nil {
+		c.into.mu.Lock()
+		c.into.requestID = resp.Header.Get("X-Amzn-Requestid")
+		c.into.mu.Unlock()
+	}
+	return resp, err
+}
+
+// RequestID is the id Bedrock gave the stream's request (X-Amzn-Requestid), for support cases; "" until
+// the response has started.
+func (s *sdkStream) RequestID() string {
+	s.hooks.mu.Lock()
+	defer s.hooks.mu.Unlock()
+	return s.hooks.requestID
+}
+
+// requestIDOf returns a stream's Bedrock request id, if it has one.
+func requestIDOf(stream ModelStream) string {
+	if r, ok := stream.(interface{ RequestID() string }); ok {
+		return r.RequestID()
+	}
+	return ""
 }
 
 // chunk wraps a Nova Sonic JSON event for Send.
@@ -244,6 +267,27 @@ func endForModelError(err error) *sessionEnd {
 	return endWith(CloseUnavailable, "Bedrock is unreachable; try again shortly", err)
 }
 
+// bedrockErrorType names a Bedrock failure for the bedrock_errors_total metric: the service's exception
+// name, or what happened when there is none.
+func bedrockErrorType(err error) string {
+	var (
+		apiErr   smithy.APIError
+		httpErr  *smithyhttp.ResponseError
+		canceled *smithy.CanceledError
+	)
+	switch {
+	case errors.Is(err, errUnexpectedEnd):
+		return "UnexpectedEnd"
+	case errors.As(err, &apiErr):
+		return apiErr.ErrorCode()
+	case errors.As(err, &httpErr):
+		return fmt.Sprintf("HTTP%d", httpErr.HTTPStatusCode())
+	case errors.As(err, &canceled):
+		return "Canceled"
+	}
+	return "Unreachable"
+}
+
 // errUnexpectedEnd is a stream that ended without an error before the gateway asked it to. The SDK reports
 // it as a clean end (Err() == nil); for a live conversation it is a failure.
 var errUnexpectedEnd = errors.New("bedrock ended the stream before the gateway asked it to")
@@ -254,11 +298,27 @@ type outputInfo struct {
 	// interrupted is the model's barge-in signal: a contentEnd with stopReason INTERRUPTED (Nova 2), or an
 	// ASSISTANT textOutput of {"interrupted": true} (Nova Sonic v1).
 	interrupted bool
+	role        string // a textOutput's role
+	contentType string // a contentEnd's type: TOOL ends the model's tool request
+	// A toolUse: the tool the model asks for and its input (a JSON document).
+	toolName, toolUseID string
+	toolInput           []byte
+	usage               tokenUsage // a usageEvent's delta
+}
+
+// tokenUsage is a usageEvent's details.delta: the tokens since the previous usageEvent.
+type tokenUsage struct {
+	Input  tokenCounts `json:"input"`
+	Output tokenCounts `json:"output"`
+}
+
+type tokenCounts struct {
+	SpeechTokens float64 `json:"speechTokens"`
+	TextTokens   float64 `json:"textTokens"`
 }
 
 // inspectOutput reads an output event's name without decoding its body: most events are audioOutput,
-// whose base64 body is the bulk of the bytes. Only the small events that can carry the barge-in signal
-// are decoded.
+// whose base64 body is the bulk of the bytes. Only the small events the gateway acts on are decoded.
 func inspectOutput(payload []byte) outputInfo {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	var info outputInfo
@@ -275,18 +335,44 @@ func inspectOutput(payload []byte) outputInfo {
 	switch info.name {
 	case "contentEnd":
 		var body struct {
+			Type       string `json:"type"`
 			StopReason string `json:"stopReason"`
 		}
-		info.interrupted = dec.Decode(&body) == nil && body.StopReason == "INTERRUPTED"
+		if dec.Decode(&body) == nil {
+			info.contentType = body.Type
+			info.interrupted = body.StopReason == "INTERRUPTED"
+		}
 	case "textOutput":
 		var body struct {
+			Role    string `json:"role"`
 			Content string `json:"content"`
 		}
-		if dec.Decode(&body) == nil && bytes.Contains([]byte(body.Content), []byte(`"interrupted"`)) {
-			var marker struct {
-				Interrupted bool `json:"interrupted"`
+		if dec.Decode(&body) == nil {
+			info.role = body.Role
+			if bytes.Contains([]byte(body.Content), []byte(`"interrupted"`)) {
+				var marker struct {
+					Interrupted bool `json:"interrupted"`
+				}
+				info.interrupted = json.Unmarshal([]byte(body.Content), &marker) == nil && marker.Interrupted
 			}
-			info.interrupted = json.Unmarshal([]byte(body.Content), &marker) == nil && marker.Interrupted
+		}
+	case "toolUse":
+		var body struct {
+			ToolName  string `json:"toolName"`
+			ToolUseID string `json:"toolUseId"`
+			Content   string `json:"content"`
+		}
+		if dec.Decode(&body) == nil {
+			info.toolName, info.toolUseID, info.toolInput = body.ToolName, body.ToolUseID, []byte(body.Content)
+		}
+	case "usageEvent":
+		var body struct {
+			Details struct {
+				Delta tokenUsage `json:"delta"`
+			} `json:"details"`
+		}
+		if dec.Decode(&body) == nil {
+			info.usage = body.Details.Delta
 		}
 	}
 	return info

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lestrrat-go/httprc/v3"
@@ -38,10 +39,22 @@ type CognitoVerifier struct {
 	jwksURL  string
 	cache    *jwk.Cache
 	keys     jwk.Set
+
+	// refreshMu serialises refetches of the key set for tokens signed by an unknown key; lastRefresh
+	// rate-limits them, so that forged key ids cannot make the gateway hammer Cognito.
+	refreshMu   sync.Mutex
+	lastRefresh time.Time
+	now         func() time.Time
 }
 
 // clockSkew tolerates a small difference between Cognito's clock and ours when checking exp and iat.
 const clockSkew = 30 * time.Second
+
+// unknownKeyRefreshInterval is the least time between two refetches of the signing keys caused by tokens
+// signed with a key the gateway does not know. Cognito rotates keys rarely; when it does, the first token
+// signed with the new key is accepted after one refetch instead of waiting for the periodic refresh
+// (15 minutes by default).
+const unknownKeyRefreshInterval = 10 * time.Second
 
 // userPoolID is "<region>_<id>", for example "us-east-1_AbCdEf123".
 var userPoolID = regexp.MustCompile(`^([a-z]{2}(-[a-z]+)+-\d)_[0-9A-Za-z]+$`)
@@ -62,7 +75,7 @@ func NewCognitoVerifier(ctx context.Context, opts CognitoOptions) (*CognitoVerif
 		issuer = "https://cognito-idp." + m[1] + ".amazonaws.com/" + opts.UserPoolID
 	}
 	issuer = strings.TrimSuffix(issuer, "/")
-	v := &CognitoVerifier{issuer: issuer, clientID: opts.ClientID, jwksURL: issuer + "/.well-known/jwks.json"}
+	v := &CognitoVerifier{issuer: issuer, clientID: opts.ClientID, jwksURL: issuer + "/.well-known/jwks.json", now: time.Now}
 
 	var clientOpts []httprc.NewClientOption
 	if opts.HTTPClient != nil {
@@ -90,10 +103,15 @@ func NewCognitoVerifier(ctx context.Context, opts CognitoOptions) (*CognitoVerif
 }
 
 // Authenticate implements Authenticator: the token must be a Cognito access token signed by one of the
-// pool's current keys, issued by the pool to the configured app client, and not expired.
+// pool's current keys, issued by the pool to the configured app client, and not expired. A token signed
+// by a key the gateway has not seen yet makes it refetch the pool's keys once (rate-limited): Cognito has
+// rotated them.
 func (v *CognitoVerifier) Authenticate(ctx context.Context, value string) (Principal, error) {
 	raw, err := bearerToken(value)
 	if err != nil {
+		return Principal{}, err
+	}
+	if err := v.knowKeyOf(ctx, raw); err != nil {
 		return Principal{}, err
 	}
 	tok, err := jwt.ParseString(raw,
@@ -111,17 +129,48 @@ func (v *CognitoVerifier) Authenticate(ctx context.Context, value string) (Princ
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.TokenExpiredError()):
-		return Principal{}, errors.New("the token has expired; sign in again")
+		return Principal{}, &AuthError{Reason: AuthExpired, Err: err}
 	case errors.Is(err, jwt.ValidateError()):
-		return Principal{}, fmt.Errorf("the token is not an access token of this application: %w", err)
+		return Principal{}, &AuthError{Reason: AuthWrongClaims, Err: err}
 	default:
-		return Principal{}, errors.New("the token is not a valid Cognito token")
+		return Principal{}, &AuthError{Reason: AuthInvalidToken, Err: err}
 	}
 	sub, ok := tok.Subject()
 	if !ok || sub == "" {
-		return Principal{}, errors.New("the token has no subject")
+		return Principal{}, &AuthError{Reason: AuthNoSubject, Err: errors.New("the token has no subject")}
 	}
 	return Principal{Subject: sub}, nil
+}
+
+// knowKeyOf makes sure the key the token names is in the key set, refetching the set when it is not and
+// the last such refetch is old enough. Tokens that are not even a JWS are left to the full parse.
+func (v *CognitoVerifier) knowKeyOf(ctx context.Context, raw string) error {
+	msg, err := jws.Parse([]byte(raw))
+	if err != nil || len(msg.Signatures()) != 1 {
+		return nil
+	}
+	kid, ok := msg.Signatures()[0].ProtectedHeaders().KeyID()
+	if !ok || kid == "" {
+		return nil // refused by the full parse: a key id is required
+	}
+	if _, found := v.keys.LookupKeyID(kid); found {
+		return nil
+	}
+	v.refreshMu.Lock()
+	defer v.refreshMu.Unlock()
+	if _, found := v.keys.LookupKeyID(kid); found {
+		return nil // another session's refetch brought it
+	}
+	if now := v.now(); v.lastRefresh.IsZero() || now.Sub(v.lastRefresh) >= unknownKeyRefreshInterval {
+		v.lastRefresh = now
+		if _, err := v.cache.Refresh(ctx, v.jwksURL); err != nil {
+			return &AuthError{Reason: AuthUnavailable, Err: fmt.Errorf("refetch signing keys for key id %q: %w", kid, err)}
+		}
+		if _, found := v.keys.LookupKeyID(kid); found {
+			return nil
+		}
+	}
+	return &AuthError{Reason: AuthUnknownKey, Err: fmt.Errorf("no signing key with id %q", kid)}
 }
 
 // Close stops refreshing the signing keys.

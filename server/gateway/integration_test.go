@@ -25,14 +25,14 @@ import (
 // signature and answers like Bedrock.
 
 // startStack starts a local Bedrock and a gateway that reaches it through the real SDK.
-func startStack(t *testing.T, opts localbedrock.Options) (*localbedrock.Server, *httptest.Server) {
+func startStack(t *testing.T, opts localbedrock.Options, mutate ...func(*Options)) (*localbedrock.Server, *httptest.Server) {
 	t.Helper()
 	lb, err := localbedrock.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	client := bedrockruntime.New(bedrockruntime.Options{}, lb.ClientOptions())
-	_, hs := startGateway(t, &Bedrock{Client: client, ModelID: localbedrock.ModelNova2Sonic})
+	_, hs := startGateway(t, &Bedrock{Client: client, ModelID: localbedrock.ModelNova2Sonic}, mutate...)
 	t.Cleanup(func() {
 		_ = lb.Close()
 	})
@@ -148,7 +148,10 @@ func TestConversationThroughTheRealSDKKeepsEventOrder(t *testing.T) {
 // shared event-stream codec (aws/smithy-go#714) if the per-stream workaround is ever lost.
 func TestConcurrentSessionsKeepTheirAudioApart(t *testing.T) {
 	const sessions, frames, frameBytes = 50, 12, 1024
-	lb, hs := startStack(t, localbedrock.Options{Behavior: localbedrock.Echo()})
+	// Fifty users from one address at once: above the default per-address and new-connection limits.
+	lb, hs := startStack(t, localbedrock.Options{Behavior: localbedrock.Echo()}, func(o *Options) {
+		o.Limits = Limits{MaxConnectionsPerAddress: sessions, NewConnectionsPerSecond: sessions}
+	})
 
 	audio := make([][]byte, sessions)
 	for i := range audio {
@@ -204,7 +207,7 @@ func echoConversation(hs *httptest.Server, prompt string, audio []byte, frameByt
 	write := func(frame string) error {
 		return conn.WriteMessage(websocket.TextMessage, []byte(rename.Replace(frame)))
 	}
-	if err := write(`{"type":"authorization","token":"Bearer t"}`); err != nil {
+	if err := write(`{"type":"authorization","token":"Bearer user-` + prompt + `"}`); err != nil {
 		return err
 	}
 	for _, ev := range openingEvents() {

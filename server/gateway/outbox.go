@@ -15,18 +15,20 @@ type outMessage struct {
 	audio bool
 }
 
-// outbox is the bounded queue between the producers of a session's output (the Bedrock receive loop, and
-// the read loop for authorization replies) and its single WebSocket writer. It is bounded in bytes rather
-// than messages because audio and text events differ in size by three orders of magnitude.
+// outbox is the bounded queue between the producers of a session's output (the Bedrock receive loop, tool
+// calls, the read loop for authorization replies) and its single WebSocket writer. It is bounded in bytes
+// rather than messages because audio and text events differ in size by three orders of magnitude, and a
+// message counts against the bound until the writer has written it, so that the bound is the most output
+// the gateway holds for one browser, not half of it.
 type outbox struct {
 	maxBytes    int
 	slowTimeout time.Duration
 
 	mu     sync.Mutex
 	queue  []outMessage
-	bytes  int
+	bytes  int           // queued plus being written
 	ready  chan struct{} // signalled when the queue becomes non-empty; capacity 1
-	space  chan struct{} // signalled when the writer takes messages out; capacity 1
+	space  chan struct{} // signalled when bytes go down; capacity 1
 	closed bool
 }
 
@@ -82,16 +84,40 @@ func (o *outbox) tryPush(m outMessage) (queued bool, err error) {
 	return true, nil
 }
 
-// take removes and returns everything queued, oldest first.
-func (o *outbox) take() []outMessage {
+// pop removes the oldest message for the writer, which calls written once it is on the wire: until
+// then its bytes still count against the bound.
+func (o *outbox) pop() (outMessage, bool) {
 	o.mu.Lock()
-	q := o.queue
-	o.queue, o.bytes = nil, 0
-	o.mu.Unlock()
-	if len(q) > 0 {
-		signal(o.space)
+	defer o.mu.Unlock()
+	if len(o.queue) == 0 {
+		return outMessage{}, false
 	}
-	return q
+	m := o.queue[0]
+	o.queue[0] = outMessage{}
+	o.queue = o.queue[1:]
+	return m, true
+}
+
+// written releases the bytes of a message the writer has written.
+func (o *outbox) written(m outMessage) {
+	o.mu.Lock()
+	o.bytes -= len(m.data)
+	o.mu.Unlock()
+	signal(o.space)
+}
+
+// discard empties the queue and reports how many messages it held: a session that fails tells the
+// browser why at once instead of first writing up to outboxMaxBytes of output nobody will play.
+func (o *outbox) discard() int {
+	o.mu.Lock()
+	n := len(o.queue)
+	for _, m := range o.queue {
+		o.bytes -= len(m.data)
+	}
+	o.queue = nil
+	o.mu.Unlock()
+	signal(o.space)
+	return n
 }
 
 // dropAudio removes queued audioOutput events and reports how many it removed. It is called when the

@@ -17,6 +17,15 @@ type authorizationMessage struct {
 	Token string `json:"token"`
 }
 
+// authorizationReply answers a valid authorization message.
+type authorizationReply struct {
+	Type      string `json:"type"`   // always "authorization"
+	Status    string `json:"status"` // always "success": a refusal is an errorMessage and a close
+	SessionID string `json:"sessionId"`
+	// ServerTools are the tools the gateway answers itself; a client must not answer their toolUse.
+	ServerTools []string `json:"serverTools"`
+}
+
 // errorMessage is the last message before the gateway closes a session for any reason but a normal end.
 type errorMessage struct {
 	Type      string `json:"type"` // always "error"
@@ -67,23 +76,17 @@ const maxOpenContents = 16
 type inputEvent struct {
 	Name string
 	// Payload is the canonical {"event":{Name:body}} sent to Bedrock. It is rebuilt from the parsed body
-	// so that nothing the validator did not see (a duplicate key, a second event) reaches the model.
+	// so that nothing the validator did not see (a key beside "event", a second event) reaches the model.
 	Payload []byte
+	// Fields are the body's fields the validator read, by exact key (fields.go).
+	Fields eventFields
 	// AudioBytes is the decoded PCM length of an audioInput, zero otherwise.
 	AudioBytes int
 }
 
-// eventFields are the fields the validator reads from an input event's body.
-type eventFields struct {
-	PromptName  string  `json:"promptName"`
-	ContentName string  `json:"contentName"`
-	Type        string  `json:"type"`
-	Content     *string `json:"content"`
-}
-
 // inputState follows the order of a session's input events so that malformed or out-of-order input is
-// refused with a clear message before it reaches Bedrock. It also remembers what is open, so that the
-// gateway can close it properly when the browser leaves without doing so.
+// refused with a clear message before it reaches Bedrock. (What Bedrock was actually sent, and must be
+// closed at the end, is the sender's sentState.)
 type inputState struct {
 	sessionStarted bool
 	sessionEnded   bool
@@ -130,9 +133,9 @@ func (st *inputState) parseInputEvent(frame []byte) (inputEvent, error) {
 		return inputEvent{}, refuse("unknown event %q", truncate(name, 40))
 	}
 	body = bytes.TrimSpace(body)
-	var f eventFields
-	if len(body) == 0 || body[0] != '{' || json.Unmarshal(body, &f) != nil {
-		return inputEvent{}, refuse("%s: body must be a JSON object", name)
+	f, err := readFields(name, body)
+	if err != nil {
+		return inputEvent{}, err
 	}
 	audioBytes, err := st.apply(name, &f)
 	if err != nil {
@@ -144,7 +147,7 @@ func (st *inputState) parseInputEvent(frame []byte) (inputEvent, error) {
 	payload = append(payload, `":`...)
 	payload = append(payload, body...)
 	payload = append(payload, `}}`...)
-	return inputEvent{Name: name, Payload: payload, AudioBytes: audioBytes}, nil
+	return inputEvent{Name: name, Payload: payload, Fields: f, AudioBytes: audioBytes}, nil
 }
 
 func isKnownInputEvent(name string) bool {
@@ -207,7 +210,7 @@ func (st *inputState) apply(name string, f *eventFields) (int, error) {
 		if err := st.checkContent(name, f, contentAudio); err != nil {
 			return 0, err
 		}
-		return st.checkAudio(*f.Content)
+		return st.checkAudio(f.Content)
 	case evContentEnd:
 		if err := st.checkPrompt(name, f); err != nil {
 			return 0, err
@@ -249,21 +252,21 @@ func (st *inputState) checkContent(name string, f *eventFields, want contentType
 	if got != want {
 		return refuse("%s: content %q is of type %s, not %s", name, truncate(f.ContentName, 64), got, want)
 	}
-	if f.Content == nil {
+	if !f.HasContent {
 		return refuse("%s needs a content field", name)
 	}
 	return nil
 }
 
 // checkAudio verifies an audioInput's content is base64 of at most maxAudioFrameBytes of 16-bit PCM.
-func (st *inputState) checkAudio(content string) (int, error) {
+func (st *inputState) checkAudio(content []byte) (int, error) {
 	if base64.StdEncoding.DecodedLen(len(content)) > maxAudioFrameBytes+2 {
 		return 0, refuse("audioInput: more than %d bytes of audio in one event", maxAudioFrameBytes)
 	}
 	if cap(st.audioScratch) < maxAudioFrameBytes+2 {
 		st.audioScratch = make([]byte, maxAudioFrameBytes+2)
 	}
-	n, err := base64.StdEncoding.Decode(st.audioScratch[:cap(st.audioScratch)], []byte(content))
+	n, err := base64.StdEncoding.Decode(st.audioScratch[:cap(st.audioScratch)], content)
 	if err != nil {
 		return 0, refuse("audioInput: content is not base64")
 	}
@@ -274,34 +277,6 @@ func (st *inputState) checkAudio(content string) (int, error) {
 		return 0, refuse("audioInput: 16-bit PCM must have an even number of bytes, got %d", n)
 	}
 	return n, nil
-}
-
-// openBlockEnds returns a contentEnd for each open content and a promptEnd for the open prompt, and
-// forgets them. The gateway sends them before a sessionEnd that leaves blocks open (the replaced system's
-// browser client never closes its audio content or prompt), so Bedrock always sees the documented order.
-func (st *inputState) openBlockEnds() [][]byte {
-	if st.promptName == "" {
-		return nil
-	}
-	var out [][]byte
-	for contentName := range st.contents {
-		out = append(out, mustEvent(evContentEnd, map[string]string{"promptName": st.promptName, "contentName": contentName}))
-	}
-	out = append(out, mustEvent(evPromptEnd, map[string]string{"promptName": st.promptName}))
-	st.promptName = ""
-	clear(st.contents)
-	return out
-}
-
-// closingEvents are the events that end whatever the browser left open, in the order Nova Sonic's
-// documentation prescribes (contentEnd, promptEnd, sessionEnd), so that Bedrock frees the session's
-// resources when the browser disconnects or the gateway drains.
-func (st *inputState) closingEvents() [][]byte {
-	if !st.sessionStarted || st.sessionEnded {
-		return nil
-	}
-	st.sessionEnded = true
-	return append(st.openBlockEnds(), mustEvent(evSessionEnd, map[string]string{}))
 }
 
 func mustEvent(name string, body map[string]string) []byte {

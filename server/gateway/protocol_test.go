@@ -6,21 +6,24 @@ import (
 	"testing"
 )
 
-func TestClosingEventsCloseWhatIsOpenInTheDocumentedOrder(t *testing.T) {
-	var st inputState
-	for _, ev := range openingEvents() {
-		if _, err := st.parseInputEvent([]byte(ev)); err != nil {
+func TestClosingEventsCloseWhatBedrockWasSentInTheDocumentedOrder(t *testing.T) {
+	var in inputState
+	var sent sentState
+	for _, frame := range openingEvents() {
+		ev, err := in.parseInputEvent([]byte(frame))
+		if err != nil {
 			t.Fatal(err)
 		}
+		sent.record(ev)
 	}
 	var names []string
-	for _, ev := range st.closingEvents() {
+	for _, ev := range sent.closingEvents() {
 		names = append(names, eventName(string(ev)))
 	}
 	if got := strings.Join(names, ","); got != "contentEnd,promptEnd,sessionEnd" {
 		t.Fatalf("closing events = %s", got)
 	}
-	if len(st.closingEvents()) != 0 {
+	if len(sent.closingEvents()) != 0 {
 		t.Fatal("closing events were produced twice")
 	}
 }

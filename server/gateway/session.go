@@ -12,57 +12,95 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/gorilla/websocket"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 )
 
-// session is one browser conversation: one WebSocket and, from sessionStart on, one Bedrock stream.
+// session is one browser connection: one WebSocket and, from sessionStart on, one Bedrock stream.
 type session struct {
-	id      string
-	srv     *Server
-	conn    *websocket.Conn
-	log     *slog.Logger
-	out     *outbox
-	started time.Time
+	id       string
+	srv      *Server
+	conn     *websocket.Conn
+	log      *slog.Logger
+	out      *outbox
+	addr     string    // the client address the per-address limit counts
+	upgraded time.Time // the authorization deadline counts from here
 
 	// ctx lives as long as the session; stop ends it with a reason, and the first reason wins.
 	ctx  context.Context
 	stop context.CancelCauseFunc
 
-	// Owned by the read loop, then by run's teardown: the single writer of the Bedrock stream.
+	// Owned by the read loop.
 	input        inputState
 	readBuf      bytes.Buffer
+	inputLimiter *rate.Limiter
+	subject      string          // the authenticated user; "" before authorization
+	swallowed    map[string]bool // contentNames of browser tool results the gateway drops
+
+	// authenticated is set once, by the read loop; the pong handler (in the read loop) and Drain read it.
+	authenticated atomic.Bool
+	// streamOpened tells Drain the session has a conversation under way.
+	streamOpened atomic.Bool
+
+	// Set by the read loop when the stream opens, before the sender and receiver start; used by teardown
+	// after they have stopped.
 	stream       ModelStream
 	cancelStream context.CancelFunc
 	recvDone     chan struct{}
+	inbox        chan inputItem
+	sent         sentState // the sender's, then teardown's
 
 	// endRequested records that the gateway asked Bedrock to finish (sessionEnd or teardown): only then is
 	// an end of its stream without an error a normal end.
 	endRequested atomic.Bool
 
+	tools toolState
+
+	// Owned by the receive loop: the user's final transcript not yet answered with audio, for the
+	// response latency metric.
+	userTurnEnded time.Time
+
 	// readStopped makes the read deadline final once the session is ending, so that the read loop's own
 	// deadline extensions cannot race the stop.
 	deadlineMu  sync.Mutex
 	readStopped bool
+	// readFailed records a failed read (read loop, then teardown): gorilla fails every later read too.
+	readFailed bool
+
+	// closeSent records that the close frame went out, so teardown waits for the browser's half of the
+	// closing handshake before closing the TCP connection.
+	closeSent atomic.Bool
 
 	audioInBytes atomic.Int64
 	eventsIn     atomic.Int64
 	eventsOut    atomic.Int64
 	audioDropped atomic.Int64
+	inputDropped atomic.Int64
 }
 
-func newSession(srv *Server, conn *websocket.Conn, id string) *session {
+func newSession(srv *Server, conn *websocket.Conn, id, addr string, upgraded time.Time) *session {
 	ctx, stop := context.WithCancelCause(srv.baseCtx)
 	s := &session{
 		ctx: ctx, stop: stop,
-		id: id, srv: srv, conn: conn, started: time.Now(),
-		log:      srv.log.With("session", id),
-		out:      newOutbox(outboxMaxBytes, srv.timing.slowClient),
-		recvDone: make(chan struct{}),
+		id: id, srv: srv, conn: conn, addr: addr, upgraded: upgraded,
+		log:          srv.log.With("session", id),
+		out:          newOutbox(outboxMaxBytes, srv.timing.slowClient),
+		inputLimiter: rate.NewLimiter(rate.Limit(srv.limits.InputEventsPerSecond), int(2*srv.limits.InputEventsPerSecond)),
+		recvDone:     make(chan struct{}),
+		inbox:        make(chan inputItem, inputQueueLen),
 	}
-	conn.SetPongHandler(func(string) error { s.extendReadDeadline(s.srv.timing.pong); return nil })
+	// A pong keeps an authenticated conversation alive; before authorization it must not: the
+	// authorization deadline is absolute, or a client could hold a socket forever with unsolicited pongs.
+	conn.SetPongHandler(func(string) error {
+		if s.authenticated.Load() {
+			s.extendReadDeadline(s.srv.timing.pong)
+		}
+		return nil
+	})
 	return s
 }
 
@@ -75,15 +113,51 @@ func (s *session) run() {
 	g.Go(func() error { return s.writeLoop(gctx) })
 
 	s.stop(s.readLoop(gctx, g))
-	_ = g.Wait() // the write loop and receive loop report through the context's cause
 	end := endOf(context.Cause(gctx))
+	s.waitBounded(g, end)
+	s.awaitPeerClose(end)
+	s.tools.wg.Wait()
+
+	// The Bedrock stream and the socket end side by side, each step bounded.
+	var closing sync.WaitGroup
+	closing.Go(s.endStream)
 	_ = s.conn.Close()
-	s.endStream()
+	closing.Wait()
+
+	if s.subject != "" {
+		s.srv.releaseConversation(s.subject)
+		s.srv.metrics.conversationEnded(end.Code.Name(), time.Since(s.upgraded))
+	}
+	s.srv.metrics.ConnectionsEnded.WithLabelValues(end.Code.Name()).Inc()
 	s.logEnd(end)
 }
 
-// readLoop authenticates the browser, then validates each input event and sends it to Bedrock in order.
-// It returns why the session should end, or nil when the session is already ending for another reason.
+// waitBounded waits for the write loop, the Bedrock receiver and the sender. Each returns promptly once
+// the session ends, except a writer blocked on a browser that stopped reading: after the writer's budget
+// the socket is cut, which unblocks it.
+func (s *session) waitBounded(g *errgroup.Group, end *sessionEnd) {
+	done := make(chan struct{})
+	go func() {
+		_ = g.Wait() // every member reports through the context's cause
+		close(done)
+	}()
+	budget := 2 * s.srv.timing.closeGrace // the error message and close frame
+	if end.Code == CloseNormal {
+		budget += s.srv.timing.write // and the model's last words before them
+	}
+	cut := time.NewTimer(budget)
+	defer cut.Stop()
+	select {
+	case <-done:
+	case <-cut.C:
+		_ = s.conn.NetConn().Close()
+		<-done
+	}
+}
+
+// readLoop authenticates the browser, then validates each input event and hands it to the sender in
+// order. It returns why the session should end, or nil when the session is already ending for another
+// reason.
 func (s *session) readLoop(ctx context.Context, g *errgroup.Group) error {
 	if err := s.authenticate(ctx); err != nil {
 		return err
@@ -93,60 +167,104 @@ func (s *session) readLoop(ctx context.Context, g *errgroup.Group) error {
 		if err != nil {
 			return s.readFailure(ctx, err)
 		}
+		if ctx.Err() != nil {
+			// The session is ending: what the browser sends until its half of the closing handshake is
+			// read and dropped, so that the socket is never closed with input unread (awaitPeerClose).
+			continue
+		}
+		if !s.inputLimiter.Allow() {
+			s.srv.metrics.LimitRefusals.WithLabelValues(LimitInputRate).Inc()
+			return endWith(CloseInputRate, fmt.Sprintf("more than %g input events per second", s.srv.limits.InputEventsPerSecond), nil)
+		}
 		ev, err := s.input.parseInputEvent(frame)
 		if err != nil {
 			return endWith(CloseBadRequest, err.Error(), nil)
 		}
-		if s.stream == nil { // the validator admits only sessionStart as the first event
+		s.eventsIn.Add(1)
+		s.audioInBytes.Add(int64(ev.AudioBytes))
+		if ev.Name == evSessionStart {
+			if s.srv.draining.Load() {
+				// The conversation would be cut at the drain deadline: better started on another gateway.
+				s.srv.metrics.LimitRefusals.WithLabelValues(LimitDraining).Inc()
+				return restarting()
+			}
 			if err := s.openStream(ctx, g); err != nil {
 				return err
 			}
 		}
-		if ev.Name == evSessionEnd {
-			for _, end := range s.input.openBlockEnds() {
-				if err := s.stream.Send(ctx, chunk(end)); err != nil {
-					return s.sendFailure(ctx, err)
-				}
-			}
+		if s.dropBrowserToolResult(ev) {
+			continue
 		}
-		if err := s.stream.Send(ctx, chunk(ev.Payload)); err != nil {
-			return s.sendFailure(ctx, err)
-		}
-		s.eventsIn.Add(1)
-		s.audioInBytes.Add(int64(ev.AudioBytes))
-		if ev.Name == evSessionEnd {
-			// The browser is done: Bedrock finishes its answer and ends the stream, which ends the session.
-			s.endRequested.Store(true)
-			if err := s.stream.CloseSend(); err != nil {
-				return s.sendFailure(ctx, err)
-			}
+		if !s.enqueue(ctx, inputItem{events: []inputEvent{ev}, audio: ev.Name == evAudioInput}) && ctx.Err() != nil {
+			return nil
 		}
 	}
 }
 
-// authenticate reads the authorization message, which must come first and within authTimeout.
+// dropBrowserToolResult reports whether ev belongs to a browser's answer to a tool use the gateway
+// answers itself (an older client that still runs the tool): the whole content block is dropped, so
+// Bedrock gets one toolResult per toolUse.
+func (s *session) dropBrowserToolResult(ev inputEvent) bool {
+	switch ev.Name {
+	case evContentStart:
+		if contentType(ev.Fields.Type) == contentTool && s.tools.isHandled(ev.Fields.ToolUseID) {
+			if s.swallowed == nil {
+				s.swallowed = make(map[string]bool)
+			}
+			s.swallowed[ev.Fields.ContentName] = true
+			s.srv.metrics.drop(DropDuplicateToolResult, 1)
+			s.log.Debug("dropped the browser's result for a tool the gateway answered", "tool_use_id", ev.Fields.ToolUseID)
+			return true
+		}
+	case evToolResult:
+		return s.swallowed[ev.Fields.ContentName]
+	case evContentEnd:
+		if s.swallowed[ev.Fields.ContentName] {
+			delete(s.swallowed, ev.Fields.ContentName)
+			return true
+		}
+	}
+	return false
+}
+
+// authenticate reads the authorization message, which must come first and within authTimeout of the
+// upgrade, then admits the conversation under the gateway's limits.
 func (s *session) authenticate(ctx context.Context) error {
-	s.extendReadDeadline(s.srv.timing.auth)
+	s.setReadDeadline(s.upgraded.Add(s.srv.timing.auth))
 	frame, err := s.readFrame()
 	if err != nil {
 		var netErr net.Error
 		if errors.As(err, &netErr) && netErr.Timeout() && ctx.Err() == nil {
+			s.srv.metrics.AuthFailures.WithLabelValues("timeout").Inc()
 			return endWith(CloseUnauthorized, fmt.Sprintf("no authorization message within %s", s.srv.timing.auth), nil)
 		}
 		return s.readFailure(ctx, err)
 	}
+	if ctx.Err() != nil {
+		return nil // ending for another reason (a drain) before authorization
+	}
 	var msg authorizationMessage
 	if json.Unmarshal(frame, &msg) != nil || msg.Type != "authorization" {
+		s.srv.metrics.AuthFailures.WithLabelValues(AuthMalformed).Inc()
 		return endWith(CloseUnauthorized, `the first message must be {"type":"authorization","token":"Bearer <token>"}`, nil)
 	}
 	principal, err := s.srv.auth.Authenticate(ctx, msg.Token)
 	if err != nil {
-		return endWith(CloseUnauthorized, "authorization failed: "+err.Error(), err)
+		reason, message := authRefusal(err)
+		s.srv.metrics.AuthFailures.WithLabelValues(reason).Inc()
+		return endWith(CloseUnauthorized, message, err)
 	}
+	if refused := s.srv.admitConversation(principal.Subject); refused != nil {
+		return refused
+	}
+	s.subject = principal.Subject
 	s.log = s.log.With("subject", principal.Subject)
-	// The replaced system's server answered {"type":"authorization","status":"success"}; the session id is
-	// added so a user can quote it when reporting a problem.
-	reply, _ := json.Marshal(map[string]string{"type": "authorization", "status": "success", "sessionId": s.id})
+	s.authenticated.Store(true)
+	s.extendReadDeadline(s.srv.timing.pong)
+	// The replaced system's server answered {"type":"authorization","status":"success"}; the session id
+	// lets a user quote it when reporting a problem, and serverTools tells a client which tool uses the
+	// gateway answers itself.
+	reply, _ := json.Marshal(authorizationReply{Type: "authorization", Status: "success", SessionID: s.id, ServerTools: s.srv.toolNames})
 	return s.out.push(ctx, outMessage{data: reply})
 }
 
@@ -154,9 +272,14 @@ func (s *session) authenticate(ctx context.Context) error {
 func (s *session) readFrame() ([]byte, error) {
 	kind, r, err := s.conn.NextReader()
 	if err != nil {
+		s.readFailed = true // gorilla returns the same error from every later read
 		return nil, err
 	}
-	s.extendReadDeadline(s.srv.timing.pong)
+	if s.authenticated.Load() {
+		// Before authorization the deadline stays where it is: a frame that trickles in byte by byte
+		// must not stretch it.
+		s.extendReadDeadline(s.srv.timing.pong)
+	}
 	if kind != websocket.TextMessage {
 		return nil, endWith(CloseUnsupportedData, "binary frames are not supported: send JSON text frames", nil)
 	}
@@ -169,7 +292,14 @@ func (s *session) readFrame() ([]byte, error) {
 	if s.readBuf.Len() > maxMessageBytes {
 		return nil, endWith(CloseMessageTooBig, fmt.Sprintf("message larger than %d bytes", maxMessageBytes), nil)
 	}
-	return s.readBuf.Bytes(), nil
+	frame := s.readBuf.Bytes()
+	if !utf8.Valid(frame) {
+		// RFC 6455 §8.1: a text frame must be UTF-8; what Bedrock would make of invalid bytes is unknown.
+		return nil, endWith(CloseInvalidPayload, "text frames must be valid UTF-8", nil)
+	}
+	s.srv.metrics.Frames.WithLabelValues(DirectionIn).Inc()
+	s.srv.metrics.Bytes.WithLabelValues(DirectionIn).Add(float64(len(frame)))
+	return frame, nil
 }
 
 // readFailure turns a failed read into the session's end.
@@ -182,11 +312,15 @@ func (s *session) readFailure(ctx context.Context, err error) error {
 		return end
 	case errors.Is(err, websocket.ErrReadLimit):
 		return endWith(CloseMessageTooBig, fmt.Sprintf("message larger than %d bytes", maxMessageBytes), err)
+	case s.input.sessionEnded:
+		// The browser asked to end and left without waiting for the close, as the replaced system's client
+		// does: a normal end. Teardown lets Bedrock finish within closeGrace.
+		return endedByClient(err)
 	}
 	return clientGone(err) // a close frame, a reset, or no frame (not even a pong) within pongWait
 }
 
-// openStream starts the session's Bedrock stream and its receive loop.
+// openStream starts the session's Bedrock stream, its receive loop and its sender.
 func (s *session) openStream(ctx context.Context, g *errgroup.Group) error {
 	// The stream outlives the session's context on purpose: teardown still sends the closing events and
 	// waits for Bedrock to finish after the session has been cancelled. endStream cancels it last.
@@ -194,34 +328,23 @@ func (s *session) openStream(ctx context.Context, g *errgroup.Group) error {
 	stream, err := s.srv.models.OpenStream(streamCtx)
 	if err != nil {
 		cancel()
-		return endForModelError(err)
+		return s.modelFailure(err)
 	}
 	s.stream, s.cancelStream = stream, cancel
+	s.streamOpened.Store(true)
+	s.srv.metrics.BedrockStreamsOpen.Inc()
 	g.Go(func() error {
 		defer close(s.recvDone)
 		return s.receiveLoop(ctx, stream)
 	})
+	g.Go(func() error { return s.sendLoop(ctx) })
 	return nil
 }
 
-// sendFailure explains a failed Send. The SDK's Send error is generic ("stream closed"); the real cause
-// arrives through the stream's Err once the receive loop has seen Events close, and the receive loop then
-// ends the session with it. The read loop waits for that verdict and only guesses from the send error if
-// it does not come.
-func (s *session) sendFailure(ctx context.Context, sendErr error) error {
-	select {
-	case <-ctx.Done():
-		return nil
-	case <-s.recvDone:
-		// The receive loop has returned its verdict; errgroup cancels ctx with it an instant later.
-		<-ctx.Done()
-		return nil
-	case <-time.After(s.srv.timing.sendError):
-	}
-	if err := s.stream.Err(); err != nil {
-		return endForModelError(err)
-	}
-	return endForModelError(sendErr)
+// modelFailure maps a Bedrock failure to the session's end and counts it.
+func (s *session) modelFailure(err error) *sessionEnd {
+	s.srv.metrics.BedrockErrors.WithLabelValues(bedrockErrorType(err)).Inc()
+	return endForModelError(err)
 }
 
 // receiveLoop relays Bedrock's output events to the outbox until the stream ends. It always returns a
@@ -246,12 +369,7 @@ func (s *session) receiveLoop(ctx context.Context, stream ModelStream) error {
 			continue
 		}
 		info := inspectOutput(c.Value.Bytes)
-		if info.interrupted {
-			// Barge-in: speech still queued here would only play after the user started talking.
-			if n := s.out.dropAudio(); n > 0 {
-				s.audioDropped.Add(int64(n))
-			}
-		}
+		s.observeOutput(ctx, info)
 		if err := s.out.push(ctx, outMessage{data: c.Value.Bytes, audio: info.name == "audioOutput"}); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -261,12 +379,48 @@ func (s *session) receiveLoop(ctx context.Context, stream ModelStream) error {
 		s.eventsOut.Add(1)
 	}
 	if err := stream.Err(); err != nil {
-		return endForModelError(err)
+		return s.modelFailure(err)
 	}
 	if s.endRequested.Load() {
 		return endWith(CloseNormal, "the conversation ended", nil)
 	}
-	return endForModelError(errUnexpectedEnd)
+	return s.modelFailure(errUnexpectedEnd)
+}
+
+// observeOutput acts on what an output event means before it is queued for the browser: barge-in,
+// server-side tool calls, token usage and response latency.
+func (s *session) observeOutput(ctx context.Context, info outputInfo) {
+	m := s.srv.metrics
+	switch {
+	case info.interrupted:
+		// Barge-in: speech still queued here would only play after the user started talking.
+		if n := s.out.dropAudio(); n > 0 {
+			s.audioDropped.Add(int64(n))
+			m.drop(DropAudioOnBargeIn, n)
+		}
+	case info.name == "textOutput" && info.role == "USER":
+		s.userTurnEnded = time.Now()
+	case info.name == "audioOutput" && !s.userTurnEnded.IsZero():
+		m.ResponseLatency.Observe(time.Since(s.userTurnEnded).Seconds())
+		s.userTurnEnded = time.Time{}
+	case info.name == "toolUse":
+		s.onToolUse(info.toolName, info.toolUseID, info.toolInput)
+	case info.name == "contentEnd" && info.contentType == string(contentTool):
+		s.onToolContentEnd(ctx)
+	case info.name == "usageEvent":
+		u := info.usage
+		for _, t := range []struct {
+			kind, direction string
+			n               float64
+		}{
+			{"speech", DirectionIn, u.Input.SpeechTokens}, {"text", DirectionIn, u.Input.TextTokens},
+			{"speech", DirectionOut, u.Output.SpeechTokens}, {"text", DirectionOut, u.Output.TextTokens},
+		} {
+			if t.n > 0 {
+				m.Tokens.WithLabelValues(t.kind, t.direction).Add(t.n)
+			}
+		}
+	}
 }
 
 // writeLoop is the only writer of the WebSocket: queued output, pings, and finally the error message and
@@ -278,7 +432,7 @@ func (s *session) writeLoop(ctx context.Context) error {
 	for {
 		select {
 		case <-s.out.ready:
-			if err := s.writeQueued(time.Now().Add(s.srv.timing.write)); err != nil {
+			if err := s.writeQueued(ctx, time.Time{}); err != nil {
 				return err
 			}
 		case <-ping.C:
@@ -293,13 +447,27 @@ func (s *session) writeLoop(ctx context.Context) error {
 	}
 }
 
-// writeQueued writes everything in the outbox, each frame within the deadline.
-func (s *session) writeQueued(deadline time.Time) error {
-	for _, m := range s.out.take() {
-		_ = s.conn.SetWriteDeadline(deadline)
-		if err := s.conn.WriteMessage(websocket.TextMessage, m.data); err != nil {
+// writeQueued writes the queued output, each frame within writeWait (and before deadline, if set), until
+// the queue is empty or ctx ends. A per-frame deadline cuts a dead link without cutting a browser that
+// keeps up with real time through a long burst.
+func (s *session) writeQueued(ctx context.Context, deadline time.Time) error {
+	for ctx.Err() == nil {
+		m, ok := s.out.pop()
+		if !ok {
+			return nil
+		}
+		d := time.Now().Add(s.srv.timing.write)
+		if !deadline.IsZero() && deadline.Before(d) {
+			d = deadline
+		}
+		_ = s.conn.SetWriteDeadline(d)
+		err := s.conn.WriteMessage(websocket.TextMessage, m.data)
+		s.out.written(m)
+		if err != nil {
 			return writeFailure(err)
 		}
+		s.srv.metrics.Frames.WithLabelValues(DirectionOut).Inc()
+		s.srv.metrics.Bytes.WithLabelValues(DirectionOut).Add(float64(len(m.data)))
 	}
 	return nil
 }
@@ -312,14 +480,19 @@ func writeFailure(err error) error {
 	return clientGone(err)
 }
 
-// finish tells the browser why the session ends: the output still queued (so a normal end delivers the
-// model's last words), then an error message unless the end is normal, then the close frame.
+// finish tells the browser why the session ends. A normal end first delivers the output still queued
+// (the model's last words), within one writeWait in all; any other end drops it, so the browser learns
+// at once why the session ended: the error message, then the close frame.
 func (s *session) finish(end *sessionEnd) {
-	if end.Code == CloseGoingAway {
+	if end.ClientGone {
 		return
 	}
-	if s.writeQueued(time.Now().Add(s.srv.timing.write)) != nil {
-		return
+	if end.Code == CloseNormal {
+		if s.writeQueued(context.Background(), time.Now().Add(s.srv.timing.write)) != nil {
+			return
+		}
+	} else {
+		s.srv.metrics.drop(DropOutputAtFailure, s.out.discard())
 	}
 	deadline := time.Now().Add(s.srv.timing.closeGrace)
 	if end.Code != CloseNormal {
@@ -328,19 +501,40 @@ func (s *session) finish(end *sessionEnd) {
 			return
 		}
 	}
-	_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(int(end.Code), end.Code.Name()), deadline)
+	if s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(int(end.Code), end.Code.Name()), deadline) == nil {
+		s.closeSent.Store(true)
+	}
+}
+
+// awaitPeerClose completes the WebSocket closing handshake after the gateway's close frame: it reads, and
+// drops, what the browser sends until the browser's own close frame, for at most closeGrace. Closing a
+// socket with input unread (audio still in flight) makes the kernel send a reset, and a reset can destroy
+// the close frame before the browser reads it: the browser would see 1006 instead of the code that tells
+// it what to do. Usually the read loop has already done this; it has not when it ended the session itself.
+func (s *session) awaitPeerClose(end *sessionEnd) {
+	if end.ClientGone || s.readFailed || !s.closeSent.Load() {
+		return
+	}
+	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.timing.closeGrace))
+	for {
+		if _, _, err := s.conn.NextReader(); err != nil {
+			return
+		}
+	}
 }
 
 // endStream ends the Bedrock stream in the documented order, each step bounded by closeGrace: close what
-// the browser left open (contentEnd, promptEnd, sessionEnd) so Bedrock frees the session's resources,
-// half-close, wait for the stream to end, then Close and cancel. Cancelling alone would leave an idle
-// stream open; Close alone would leave the HTTP/2 stream open if Bedrock never finished its response.
+// is open (contentEnd, promptEnd, sessionEnd) so Bedrock frees the session's resources, half-close, wait
+// for the stream to end, then Close and cancel. Cancelling alone would leave an idle stream open; Close
+// alone would leave the HTTP/2 stream open if Bedrock never finished its response.
 func (s *session) endStream() {
 	if s.stream == nil {
 		return
 	}
+	defer s.srv.metrics.BedrockStreamsOpen.Dec()
 	defer s.cancelStream()
-	if closing := s.input.closingEvents(); len(closing) > 0 {
+	s.endRequested.Store(true)
+	if closing := s.sent.closingEvents(); len(closing) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), s.srv.timing.closeGrace)
 		for _, ev := range closing {
 			if s.stream.Send(ctx, chunk(ev)) != nil {
@@ -348,9 +542,10 @@ func (s *session) endStream() {
 			}
 		}
 		cancel()
-		s.endRequested.Store(true)
-		_ = s.stream.CloseSend()
 	}
+	// Half-close in every case (twice is harmless): a stream that was opened but never sent anything
+	// must end too.
+	_ = s.stream.CloseSend()
 	timeout := time.NewTimer(s.srv.timing.closeGrace)
 	defer timeout.Stop()
 drain:
@@ -367,20 +562,23 @@ drain:
 	_ = s.stream.Close()
 }
 
-// stopReading makes the current and every later read fail at once.
+// stopReading gives the read loop closeGrace more to read, no longer: the browser's answer to the
+// gateway's close frame normally ends the read before that.
 func (s *session) stopReading() {
 	s.deadlineMu.Lock()
 	defer s.deadlineMu.Unlock()
 	s.readStopped = true
-	_ = s.conn.SetReadDeadline(time.Unix(1, 0))
+	_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.timing.closeGrace))
 }
 
 // extendReadDeadline gives the browser d to send its next frame (or pong), unless reading has stopped.
-func (s *session) extendReadDeadline(d time.Duration) {
+func (s *session) extendReadDeadline(d time.Duration) { s.setReadDeadline(time.Now().Add(d)) }
+
+func (s *session) setReadDeadline(t time.Time) {
 	s.deadlineMu.Lock()
 	defer s.deadlineMu.Unlock()
 	if !s.readStopped {
-		_ = s.conn.SetReadDeadline(time.Now().Add(d))
+		_ = s.conn.SetReadDeadline(t)
 	}
 }
 
@@ -394,9 +592,14 @@ func (s *session) logEnd(end *sessionEnd) {
 	}
 	attrs := []any{
 		"code", int(end.Code), "reason", end.Code.Name(), "message", end.Message,
-		"duration_ms", time.Since(s.started).Milliseconds(),
+		"client", s.addr, "authenticated", s.subject != "",
+		"duration_ms", time.Since(s.upgraded).Milliseconds(),
 		"events_in", s.eventsIn.Load(), "events_out", s.eventsOut.Load(),
 		"audio_in_bytes", s.audioInBytes.Load(), "audio_dropped", s.audioDropped.Load(),
+		"input_dropped", s.inputDropped.Load(),
+	}
+	if id := requestIDOf(s.stream); id != "" {
+		attrs = append(attrs, "bedrock_request_id", id)
 	}
 	if end.Err != nil {
 		attrs = append(attrs, "error", end.Err.Error())

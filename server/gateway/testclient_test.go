@@ -173,6 +173,18 @@ func closingEvents() []string {
 	}
 }
 
+// waitFor waits until cond holds, polling; it fails the test after patience.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("the condition never held")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // getStatus returns the status code of a GET on the gateway.
 func getStatus(t *testing.T, url string) int {
 	t.Helper()
