@@ -15,6 +15,9 @@ import (
 // Bedrock after the half-close (endAfterHalfClose).
 type fakeModel struct {
 	script func(*fakeStream)
+	// onSend, if set, sees every payload inside Send, before Send returns: a Bedrock that reacts to an
+	// event (ends the stream) before the sender learns it was sent.
+	onSend func(f *fakeStream, payload []byte)
 
 	mu      sync.Mutex
 	streams []*fakeStream
@@ -28,7 +31,7 @@ func (m *fakeModel) OpenStream(ctx context.Context) (ModelStream, error) {
 	fs := &fakeStream{
 		ctx: ctx, events: make(chan types.InvokeModelWithBidirectionalStreamOutput, 16),
 		received: make(chan []byte, 1024), halfClosed: make(chan struct{}), closed: make(chan struct{}),
-		ended: make(chan struct{}), ending: make(chan struct{}),
+		ended: make(chan struct{}), ending: make(chan struct{}), onSend: m.onSend,
 	}
 	m.mu.Lock()
 	m.streams = append(m.streams, fs)
@@ -50,6 +53,7 @@ func (m *fakeModel) opened() []*fakeStream {
 // fakeStream records what the session sends and lets a script emit output or fail.
 type fakeStream struct {
 	ctx        context.Context
+	onSend     func(*fakeStream, []byte)
 	events     chan types.InvokeModelWithBidirectionalStreamOutput
 	received   chan []byte // every payload the session sent, in order
 	halfClosed chan struct{}
@@ -76,10 +80,13 @@ func (f *fakeStream) Send(ctx context.Context, ev types.InvokeModelWithBidirecti
 	c := ev.(*types.InvokeModelWithBidirectionalStreamInputMemberChunk)
 	select {
 	case f.received <- append([]byte(nil), c.Value.Bytes...):
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if f.onSend != nil {
+		f.onSend(f, c.Value.Bytes)
+	}
+	return nil
 }
 
 func (f *fakeStream) Events() <-chan types.InvokeModelWithBidirectionalStreamOutput { return f.events }

@@ -432,13 +432,12 @@ func (s *session) writeLoop(ctx context.Context) error {
 	for {
 		select {
 		case <-s.out.ready:
-			if err := s.writeQueued(ctx, time.Time{}); err != nil {
+			if err := s.writeQueued(ctx, ping.C, time.Time{}); err != nil {
 				return err
 			}
 		case <-ping.C:
-			_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.timing.write))
-			if err := s.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
-				return writeFailure(err)
+			if err := s.writePing(); err != nil {
+				return err
 			}
 		case <-ctx.Done():
 			s.finish(endOf(context.Cause(ctx)))
@@ -447,11 +446,29 @@ func (s *session) writeLoop(ctx context.Context) error {
 	}
 }
 
+// writePing asks the browser for a pong: its answer keeps the read deadline away while the browser has
+// nothing to say, and the traffic keeps the proxies' idle timeouts away.
+func (s *session) writePing() error {
+	_ = s.conn.SetWriteDeadline(time.Now().Add(s.srv.timing.write))
+	if err := s.conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+		return writeFailure(err)
+	}
+	return nil
+}
+
 // writeQueued writes the queued output, each frame within writeWait (and before deadline, if set), until
 // the queue is empty or ctx ends. A per-frame deadline cuts a dead link without cutting a browser that
-// keeps up with real time through a long burst.
-func (s *session) writeQueued(ctx context.Context, deadline time.Time) error {
+// keeps up with real time through a long burst, and pings still go out between the frames of a burst:
+// a browser busy listening has nothing to send, and without pongs its read deadline would pass.
+func (s *session) writeQueued(ctx context.Context, ping <-chan time.Time, deadline time.Time) error {
 	for ctx.Err() == nil {
+		select {
+		case <-ping:
+			if err := s.writePing(); err != nil {
+				return err
+			}
+		default:
+		}
 		m, ok := s.out.pop()
 		if !ok {
 			return nil
@@ -488,7 +505,7 @@ func (s *session) finish(end *sessionEnd) {
 		return
 	}
 	if end.Code == CloseNormal {
-		if s.writeQueued(context.Background(), time.Now().Add(s.srv.timing.write)) != nil {
+		if s.writeQueued(context.Background(), nil, time.Now().Add(s.srv.timing.write)) != nil {
 			return
 		}
 	} else {
