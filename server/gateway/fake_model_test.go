@@ -16,8 +16,8 @@ import (
 type fakeModel struct {
 	script func(*fakeStream)
 	// onSend, if set, sees every payload inside Send, before Send returns: a Bedrock that reacts to an
-	// event (ends the stream) before the sender learns it was sent.
-	onSend func(f *fakeStream, payload []byte)
+	// event (ends the stream) before the sender learns it was sent. ctx is Send's.
+	onSend func(ctx context.Context, f *fakeStream, payload []byte)
 
 	mu      sync.Mutex
 	streams []*fakeStream
@@ -53,7 +53,7 @@ func (m *fakeModel) opened() []*fakeStream {
 // fakeStream records what the session sends and lets a script emit output or fail.
 type fakeStream struct {
 	ctx        context.Context
-	onSend     func(*fakeStream, []byte)
+	onSend     func(context.Context, *fakeStream, []byte)
 	events     chan types.InvokeModelWithBidirectionalStreamOutput
 	received   chan []byte // every payload the session sent, in order
 	halfClosed chan struct{}
@@ -62,6 +62,7 @@ type fakeStream struct {
 
 	mu        sync.Mutex
 	err       error
+	sent      []string // payloads a script took from received, in order
 	ending    chan struct{} // closed first by end, to release emitters blocked on a full Events
 	sendMu    sync.RWMutex  // emitters hold it shared; end takes it exclusively before closing Events
 	endOnce   sync.Once
@@ -84,7 +85,7 @@ func (f *fakeStream) Send(ctx context.Context, ev types.InvokeModelWithBidirecti
 		return ctx.Err()
 	}
 	if f.onSend != nil {
-		f.onSend(f, c.Value.Bytes)
+		f.onSend(ctx, f, c.Value.Bytes)
 	}
 	return nil
 }
@@ -163,6 +164,15 @@ func (f *fakeStream) rest() []string {
 			return out
 		}
 	}
+}
+
+// sentEvents is everything the session sent, whether a script took it from received or not. Call it once
+// the stream is closed.
+func (f *fakeStream) sentEvents() []string {
+	f.mu.Lock()
+	taken := append([]string(nil), f.sent...)
+	f.mu.Unlock()
+	return append(taken, f.rest()...)
 }
 
 // ignoreHalfClose is a Bedrock that never ends its response after the half-close: the gateway must end

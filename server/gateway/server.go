@@ -450,7 +450,7 @@ func (s *Server) Drain(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-time.After(s.timing.closeGrace):
-		return fmt.Errorf("drain: %d sessions still stopping after the forced close: %w", s.OpenConnections(), ctx.Err())
+		return fmt.Errorf("%d sessions still stopping after the forced close: %w", s.OpenConnections(), ctx.Err())
 	}
 }
 
