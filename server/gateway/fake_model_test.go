@@ -166,6 +166,13 @@ func (f *fakeStream) rest() []string {
 	}
 }
 
+// sentSoFar is what a script has taken from received so far.
+func (f *fakeStream) sentSoFar() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.sent...)
+}
+
 // sentEvents is everything the session sent, whether a script took it from received or not. Call it once
 // the stream is closed.
 func (f *fakeStream) sentEvents() []string {

@@ -110,15 +110,15 @@ func (s *session) runTool(ctx context.Context, call *toolCall) {
 	s.srv.metrics.ToolCallDuration.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	s.log.Info("tool call", "tool", name, "tool_use_id", call.toolUseID, "outcome", outcome,
 		"duration_ms", time.Since(start).Milliseconds(), "error", errString(err))
-	if !s.enqueue(ctx, inputItem{toolResult: &toolResult{toolUseID: call.toolUseID, content: result}}) {
-		return
-	}
+	// The notice goes out before the result is sent, so the browser learns of the answer before it can
+	// hear the model use it.
 	status := "success"
 	if outcome != "success" {
 		status = "error"
 	}
 	notice, _ := json.Marshal(toolNotice{Type: "toolResult", ToolUseID: call.toolUseID, ToolName: name, Status: status})
 	_, _ = s.out.tryPush(outMessage{data: notice})
+	s.enqueue(ctx, inputItem{toolResult: &toolResult{toolUseID: call.toolUseID, content: result}})
 }
 
 // toolResult is a tool's answer waiting for the sender, which addresses it to the prompt open when it is
