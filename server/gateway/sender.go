@@ -74,16 +74,15 @@ func (s *session) sendItem(ctx context.Context, item inputItem) error {
 			// open: close them first, so that Bedrock sees the documented order. And record the request
 			// before sending: Bedrock may end the stream before Send returns, which is then a normal end.
 			for _, end := range s.sent.openBlockEnds() {
-				if err := s.stream.Send(ctx, chunk(end)); err != nil {
-					return s.sendFailure(ctx, err)
+				if err := s.send(ctx, end); err != nil {
+					return err
 				}
 			}
 			s.endRequested.Store(true)
 		}
-		if err := s.stream.Send(ctx, chunk(ev.Payload)); err != nil {
-			return s.sendFailure(ctx, err)
+		if err := s.send(ctx, ev); err != nil {
+			return err
 		}
-		s.sent.record(ev)
 		if ev.Name == evSessionEnd {
 			// The browser is done: Bedrock finishes its answer and ends the stream, which ends the session.
 			if err := s.stream.CloseSend(); err != nil {
@@ -91,6 +90,20 @@ func (s *session) sendItem(ctx context.Context, item inputItem) error {
 			}
 		}
 	}
+	return nil
+}
+
+// send sends one event and records it as sent. Once the session is ending it sends nothing more, but a
+// send already under way may finish (sendCtx): a send cut half way would leave unknown whether Bedrock
+// got the event, and teardown must close exactly what is open.
+func (s *session) send(ctx context.Context, ev inputEvent) error {
+	if ctx.Err() != nil {
+		return errSessionEnding
+	}
+	if err := s.stream.Send(s.sendCtx, chunk(ev.Payload)); err != nil {
+		return s.sendFailure(ctx, err)
+	}
+	s.sent.record(ev)
 	return nil
 }
 
@@ -149,28 +162,30 @@ func (st *sentState) record(ev inputEvent) {
 	}
 }
 
-// openBlockEnds returns a contentEnd for each open content and a promptEnd for the open prompt, and
-// forgets them.
-func (st *sentState) openBlockEnds() [][]byte {
+// openBlockEnds are a contentEnd for each open content and a promptEnd for the open prompt. The sender
+// records each once it is sent, so that what is open stays true if sending stops half way.
+func (st *sentState) openBlockEnds() []inputEvent {
 	if st.promptName == "" {
 		return nil
 	}
-	var out [][]byte
+	var out []inputEvent
 	for _, contentName := range st.contents {
-		out = append(out, mustEvent(evContentEnd, map[string]string{"promptName": st.promptName, "contentName": contentName}))
+		out = append(out, gatewayEvent(evContentEnd, map[string]any{"promptName": st.promptName, "contentName": contentName}, st.promptName, contentName))
 	}
-	out = append(out, mustEvent(evPromptEnd, map[string]string{"promptName": st.promptName}))
-	st.promptName, st.contents = "", nil
-	return out
+	return append(out, gatewayEvent(evPromptEnd, map[string]any{"promptName": st.promptName}, st.promptName, ""))
 }
 
 // closingEvents are the events that end whatever is open, in the order Nova Sonic's documentation
 // prescribes (contentEnd, promptEnd, sessionEnd), so that Bedrock frees the session's resources when the
-// browser disconnects or the gateway drains.
+// browser disconnects or the gateway drains. Teardown sends them once.
 func (st *sentState) closingEvents() [][]byte {
 	if !st.sessionStarted || st.sessionEnded {
 		return nil
 	}
-	st.sessionEnded = true
-	return append(st.openBlockEnds(), mustEvent(evSessionEnd, map[string]string{}))
+	var out [][]byte
+	for _, ev := range st.openBlockEnds() {
+		out = append(out, ev.Payload)
+	}
+	st.sessionEnded, st.promptName, st.contents = true, "", nil
+	return append(out, mustEvent(evSessionEnd, map[string]string{}))
 }

@@ -298,6 +298,10 @@ func (s *Server) releaseConversation(subject string) {
 func (s *Server) releaseAddress(addr string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.releaseAddressLocked(addr)
+}
+
+func (s *Server) releaseAddressLocked(addr string) {
 	if s.perAddress[addr]--; s.perAddress[addr] <= 0 {
 		delete(s.perAddress, addr)
 	}
@@ -374,8 +378,8 @@ func (s *Server) unregister(sess *session) {
 	s.mu.Lock()
 	delete(s.sessions, sess)
 	s.metrics.ConnectionsOpen.Set(float64(len(s.sessions)))
+	s.releaseAddressLocked(sess.addr)
 	s.mu.Unlock()
-	s.releaseAddress(sess.addr)
 	s.wg.Done()
 }
 

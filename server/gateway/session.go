@@ -50,9 +50,14 @@ type session struct {
 	// after they have stopped.
 	stream       ModelStream
 	cancelStream context.CancelFunc
-	recvDone     chan struct{}
-	inbox        chan inputItem
-	sent         sentState // the sender's, then teardown's
+	// sendCtx bounds the sender's sends: it ends closeGrace after the session does, so that a send under
+	// way when the session ends completes (and what Bedrock was sent stays known) unless the stream is
+	// stuck. stopSendCtx releases its timer.
+	sendCtx     context.Context
+	stopSendCtx func()
+	recvDone    chan struct{}
+	inbox       chan inputItem
+	sent        sentState // the sender's, then teardown's
 
 	// endRequested records that the gateway asked Bedrock to finish (sessionEnd or teardown): only then is
 	// an end of its stream without an error a normal end.
@@ -114,6 +119,10 @@ func (s *session) run() {
 
 	s.stop(s.readLoop(gctx, g))
 	end := endOf(context.Cause(gctx))
+	if end.Code == CloseGoingAway && s.input.sessionEnded {
+		// The browser asked to end and left at once, and the writer noticed first: a normal end.
+		end = endedByClient(end.Err)
+	}
 	s.waitBounded(g, end)
 	s.awaitPeerClose(end)
 	s.tools.wg.Wait()
@@ -170,6 +179,8 @@ func (s *session) readLoop(ctx context.Context, g *errgroup.Group) error {
 		if ctx.Err() != nil {
 			// The session is ending: what the browser sends until its half of the closing handshake is
 			// read and dropped, so that the socket is never closed with input unread (awaitPeerClose).
+			// It is still parsed, so that a sessionEnd that crossed the end is known (run).
+			_, _ = s.input.parseInputEvent(frame)
 			continue
 		}
 		if !s.inputLimiter.Allow() {
@@ -331,6 +342,24 @@ func (s *session) openStream(ctx context.Context, g *errgroup.Group) error {
 		return s.modelFailure(err)
 	}
 	s.stream, s.cancelStream = stream, cancel
+	sendCtx, cancelSend := context.WithCancel(streamCtx)
+	var grace *time.Timer
+	var graceMu sync.Mutex
+	stopAfter := context.AfterFunc(ctx, func() {
+		graceMu.Lock()
+		defer graceMu.Unlock()
+		grace = time.AfterFunc(s.srv.timing.closeGrace, cancelSend)
+	})
+	s.sendCtx = sendCtx
+	s.stopSendCtx = func() {
+		stopAfter()
+		graceMu.Lock()
+		if grace != nil {
+			grace.Stop()
+		}
+		graceMu.Unlock()
+		cancelSend()
+	}
 	s.streamOpened.Store(true)
 	s.srv.metrics.BedrockStreamsOpen.Inc()
 	g.Go(func() error {
@@ -550,6 +579,7 @@ func (s *session) endStream() {
 	}
 	defer s.srv.metrics.BedrockStreamsOpen.Dec()
 	defer s.cancelStream()
+	s.stopSendCtx()
 	s.endRequested.Store(true)
 	if closing := s.sent.closingEvents(); len(closing) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), s.srv.timing.closeGrace)
