@@ -131,6 +131,13 @@ func TestFrontDoorDistribution(t *testing.T) {
 		}))
 	})
 	dist := distributionConfig(t, template)
+	// 60 s each: the most CloudFront allows without a quota increase. A shorter read timeout would cut a
+	// conversation in which neither side sends for that long; the gateway's pings fit well inside it.
+	originConfig := vpcOrigin(t, dist)["VpcOriginConfig"].(map[string]any)
+	delete(originConfig, "VpcOriginId")
+	if got, _ := json.Marshal(originConfig); string(got) != `{"OriginKeepaliveTimeout":60,"OriginReadTimeout":60}` {
+		t.Errorf("VpcOriginConfig = %s, want exactly OriginKeepaliveTimeout 60 and OriginReadTimeout 60 (besides the id)", got)
+	}
 	behaviors := dist["CacheBehaviors"].([]any)
 	if len(behaviors) != 1 {
 		t.Fatalf("CacheBehaviors = %v, want one", behaviors)
@@ -219,10 +226,16 @@ func distributionConfig(t *testing.T, template assertions.Template) map[string]a
 // vpcOriginID returns the Id of the distribution's origin that uses a VPC origin.
 func vpcOriginID(t *testing.T, dist map[string]any) any {
 	t.Helper()
+	return vpcOrigin(t, dist)["Id"]
+}
+
+// vpcOrigin returns the distribution's origin that uses a VPC origin.
+func vpcOrigin(t *testing.T, dist map[string]any) map[string]any {
+	t.Helper()
 	for _, o := range dist["Origins"].([]any) {
 		origin := o.(map[string]any)
 		if _, ok := origin["VpcOriginConfig"]; ok {
-			return origin["Id"]
+			return origin
 		}
 	}
 	t.Fatal("no origin with VpcOriginConfig")

@@ -72,6 +72,15 @@ func TestGatewayServiceDeployment(t *testing.T) {
 			"ClusterSettings": []any{obj{"Name": "containerInsights", "Value": "enabled"}},
 		}))
 	})
+	// Exactly one egress rule: HTTPS to AWS APIs. AllowAllOutbound would replace it with every port.
+	check(t, "task egress HTTPS only", func() {
+		template.HasResourceProperties(jsii.String("AWS::EC2::SecurityGroup"), assertions.Match_ObjectLike(&obj{
+			"GroupDescription": "Nova Sonic gateway tasks: ingress from the NLB only, egress HTTPS",
+			"SecurityGroupEgress": []any{obj{
+				"CidrIp": "0.0.0.0/0", "Description": "AWS APIs over HTTPS", "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443,
+			}},
+		}))
+	})
 	check(t, "task ingress from the load balancer only", func() {
 		template.HasResourceProperties(jsii.String("AWS::EC2::SecurityGroupIngress"), assertions.Match_ObjectLike(&obj{
 			"FromPort":              8080,
