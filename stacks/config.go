@@ -43,8 +43,9 @@ const ProductionStage = "prod"
 // Config is the app's configuration, read once from the CDK context and passed down as props. The zero
 // value is not valid; use DefaultConfig or LoadConfig.
 type Config struct {
-	// Stage names the deployment. "prod" retains the user pool, buckets and log groups when the stack is
-	// deleted and keeps logs longer; any other stage deletes them with the stack. Default "dev".
+	// Stage names the deployment. Every stage but DefaultStage is its own stack (StackName) with its own
+	// resources. "prod" retains the user pool, buckets and log groups when the stack is deleted and keeps
+	// logs longer; any other stage deletes them with the stack. Default DefaultStage ("dev").
 	Stage string
 	// BedrockRegion is where the gateway calls Bedrock, independent of the stack's region.
 	// Default "us-east-1".
@@ -85,7 +86,7 @@ type Config struct {
 // DefaultConfig returns the configuration used for every key that the context leaves out.
 func DefaultConfig() Config {
 	return Config{
-		Stage:                 "dev",
+		Stage:                 DefaultStage,
 		BedrockRegion:         "us-east-1",
 		ModelID:               "amazon.nova-2-sonic-v1:0",
 		VoiceID:               "matthew",

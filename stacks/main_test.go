@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
 	jsii.Close()
+	if prodAssembly.dir != "" {
+		_ = os.RemoveAll(prodAssembly.dir)
+	}
 	os.Exit(code)
 }
 
@@ -63,7 +66,7 @@ func synthesize(t *testing.T, s *synthesized, nag bool) *synthesized {
 			stacks.AddNagChecks(app)
 		}
 		cfg := stacks.DefaultConfig()
-		s.stack = stacks.NewBackendStack(app, stacks.BackendStackName, &stacks.BackendStackProps{Config: cfg})
+		s.stack = stacks.NewBackendStack(app, stacks.StackName(stacks.BackendStackName, cfg), &stacks.BackendStackProps{Config: cfg})
 		s.template = assertions.Template_FromStack(s.stack, nil)
 		raw, err := json.Marshal(s.template.ToJSON())
 		if err != nil {

@@ -1,0 +1,93 @@
+package stacks_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"novasonic/stacks"
+	"novasonic/stacks/templatecheck"
+)
+
+func TestStackNameFollowsTheStage(t *testing.T) {
+	for stage, want := range map[string]string{
+		"dev":     "NovaSonicSolutionBackendStack",
+		"prod":    "NovaSonicSolutionBackendStack-prod",
+		"staging": "NovaSonicSolutionBackendStack-staging",
+	} {
+		cfg := stacks.DefaultConfig()
+		cfg.Stage = stage
+		if got := stacks.StackName(stacks.BackendStackName, cfg); got != want {
+			t.Errorf("StackName(stage %s) = %q, want %q", stage, got, want)
+		}
+	}
+	if got := stacks.StackName("NovaSonicSolutionEKSBackendStack", stacks.DefaultConfig()); got != "NovaSonicSolutionEKSBackendStack" {
+		t.Errorf("StackName(EKS, default stage) = %q, want the bare name", got)
+	}
+}
+
+// accountWideNames are the properties whose values must be unique in an account or region: two stages
+// with the same value cannot both deploy, or (the scaling metric's dimension) would share one metric.
+var accountWideNames = []struct{ resourceType, path string }{
+	{"AWS::CloudFront::OriginAccessControl", "OriginAccessControlConfig.Name"},
+	{"AWS::CloudFront::VpcOrigin", "VpcOriginEndpointConfig.Name"},
+	{"AWS::CloudFront::ResponseHeadersPolicy", "ResponseHeadersPolicyConfig.Name"},
+	{"AWS::Cognito::UserPoolDomain", "Domain"},
+	{"AWS::ECS::Service", "ServiceName"},
+}
+
+// namesOf returns the rendered values of accountWideNames in tmpl, keyed by "type path".
+func namesOf(tmpl templatecheck.Template) map[string][]string {
+	out := map[string][]string{}
+	for _, n := range accountWideNames {
+		for _, r := range tmpl.Resources(n.resourceType) {
+			var v any = templatecheck.Properties(r)
+			for _, key := range strings.Split(n.path, ".") {
+				v, _ = v.(map[string]any)[key]
+			}
+			out[n.resourceType+" "+n.path] = append(out[n.resourceType+" "+n.path], templatecheck.Render(v))
+		}
+	}
+	return out
+}
+
+func TestMainEcsBuildsEachStageAsItsOwnStack(t *testing.T) {
+	// GIVEN the default stage's stack and the production stage as `cdk synth -c stage=prod` builds it
+	dev := backendStack(t).tmpl
+	prod := prodTemplate(t)
+
+	// THEN production is its own stack, NovaSonicSolutionBackendStack-prod, and the assembly holds no
+	// stack of the default name that a deploy could update
+	if _, err := os.Stat(filepath.Join(prodAssembly.dir, stacks.BackendStackName+".template.json")); err == nil {
+		t.Errorf("stage prod also wrote %s", stacks.BackendStackName)
+	}
+
+	// AND no account- or region-wide name of production equals the default stage's
+	devNames, prodNames := namesOf(dev), namesOf(prod)
+	for _, n := range accountWideNames {
+		key := n.resourceType + " " + n.path
+		if len(devNames[key]) == 0 || len(prodNames[key]) != len(devNames[key]) {
+			t.Errorf("%s: dev has %q, prod %q; want the same resources in both", key, devNames[key], prodNames[key])
+		}
+		for _, d := range devNames[key] {
+			for _, p := range prodNames[key] {
+				if d == p {
+					t.Errorf("%s is %q in both stages: the second deploy would fail or share it", key, d)
+				}
+			}
+		}
+	}
+	if got := prodNames["AWS::ECS::Service ServiceName"]; len(got) != 1 || got[0] != "nova-sonic-gateway-prod" {
+		t.Errorf("prod service name = %q, want [nova-sonic-gateway-prod]", got)
+	}
+
+	// AND production keeps its data when the stack is deleted
+	for _, typ := range []string{"AWS::Cognito::UserPool", "AWS::S3::Bucket"} {
+		for id, r := range prod.Resources(typ) {
+			if r["DeletionPolicy"] != "Retain" || r["UpdateReplacePolicy"] != "Retain" {
+				t.Errorf("prod %s %s: DeletionPolicy %v, UpdateReplacePolicy %v; want Retain", typ, id, r["DeletionPolicy"], r["UpdateReplacePolicy"])
+			}
+		}
+	}
+}
