@@ -39,6 +39,12 @@ func NewBackendStack(scope constructs.Construct, id string, props *BackendStackP
 	// Tags reach every taggable resource, for cost allocation by project and stage.
 	awscdk.Tags_Of(stack).Add(jsii.String("Project"), jsii.String("NovaSonic"), nil)
 	awscdk.Tags_Of(stack).Add(jsii.String("Stage"), jsii.String(cfg.Stage), nil)
+	// Every log group, ours and the CDK's own, keeps the stage's retention and goes (or stays) with the
+	// stack like the rest of the stage's data; so the constructs below are not given a retention each.
+	appconstructs.ApplyLogGroupPolicy(stack, &appconstructs.LogGroupPolicyProps{
+		RetentionDays: cfg.LogRetentionDays(),
+		RemovalPolicy: cfg.RemovalPolicy(),
+	})
 
 	root := props.RepositoryRoot
 	if root == "" {
@@ -50,9 +56,8 @@ func NewBackendStack(scope constructs.Construct, id string, props *BackendStackP
 
 	// Construct IDs are short fixed nouns: they become logical IDs, and renaming one replaces resources.
 	network := appconstructs.NewNetwork(stack, "Network", &appconstructs.NetworkProps{
-		NatGateways:      jsii.Number(float64(cfg.NatGateways)),
-		FlowLogRetention: cfg.LogRetention(),
-		RemovalPolicy:    cfg.RemovalPolicy(),
+		NatGateways:   jsii.Number(float64(cfg.NatGateways)),
+		RemovalPolicy: cfg.RemovalPolicy(),
 	})
 	website := appconstructs.NewWebsite(stack, "Website", &appconstructs.WebsiteProps{
 		RemovalPolicy: cfg.RemovalPolicy(),
@@ -106,7 +111,6 @@ func NewBackendStack(scope constructs.Construct, id string, props *BackendStackP
 		MaxTasks:              jsii.Number(float64(cfg.MaxTasks)),
 		DesiredTasks:          optionalNumber(cfg.DesiredTasks),
 		TargetSessionsPerTask: jsii.Number(float64(cfg.TargetSessionsPerTask)),
-		LogRetention:          cfg.LogRetention(),
 		RemovalPolicy:         cfg.RemovalPolicy(),
 	})
 	// The task role is the gateway's only credential (the SDK's default chain finds it).

@@ -83,6 +83,17 @@ func TestBackendSecurity(t *testing.T) {
 	}
 }
 
+func TestBackendLogGroupsFollowTheStage(t *testing.T) {
+	// GIVEN the default (dev) stage's stack
+	s := backendStack(t)
+
+	// THEN every log group, the CDK's own included, keeps logs one week and is deleted with the stack, and
+	// no Lambda function logs to a group outside the template
+	for _, problem := range templatecheck.LogGroups(s.tmpl, 7, "Delete") {
+		t.Error(problem)
+	}
+}
+
 func TestBackendSecurityGroupRules(t *testing.T) {
 	// GIVEN the ECS stack
 	s := backendStack(t)

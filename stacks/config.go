@@ -11,7 +11,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
@@ -160,12 +159,13 @@ func (c Config) RemovalPolicy() awscdk.RemovalPolicy {
 	return awscdk.RemovalPolicy_DESTROY
 }
 
-// LogRetention is three months for production and one week for every other stage.
-func (c Config) LogRetention() awslogs.RetentionDays {
+// LogRetentionDays is how long every log group of the stack keeps its events: three months for production
+// and one week for every other stage.
+func (c Config) LogRetentionDays() float64 {
 	if c.IsProduction() {
-		return awslogs.RetentionDays_THREE_MONTHS
+		return 90
 	}
-	return awslogs.RetentionDays_ONE_WEEK
+	return 7
 }
 
 // CognitoMfa maps Mfa to the CDK value.

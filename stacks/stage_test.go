@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	appconstructs "novasonic/constructs"
 	"novasonic/stacks"
 	"novasonic/stacks/templatecheck"
 )
@@ -89,5 +90,22 @@ func TestMainEcsBuildsEachStageAsItsOwnStack(t *testing.T) {
 				t.Errorf("prod %s %s: DeletionPolicy %v, UpdateReplacePolicy %v; want Retain", typ, id, r["DeletionPolicy"], r["UpdateReplacePolicy"])
 			}
 		}
+	}
+}
+
+func TestMainEcsProdStackKeepsItsLogsAndRules(t *testing.T) {
+	// GIVEN the production stage as `cdk synth -c stage=prod` builds it
+	prod := prodTemplate(t)
+	cfg := stacks.DefaultConfig()
+
+	// THEN every log group keeps logs three months and is retained with the stack, and the stack keeps
+	// the rules every stack keeps
+	for _, problem := range templatecheck.LogGroups(prod, 90, "Retain") {
+		t.Error(problem)
+	}
+	for _, problem := range templatecheck.Security(prod, templatecheck.Bedrock{
+		Region: cfg.BedrockRegion, ModelID: cfg.ModelID, Actions: appconstructs.BedrockActions,
+	}) {
+		t.Error(problem)
 	}
 }
