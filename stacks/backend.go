@@ -56,8 +56,9 @@ func NewBackendStack(scope constructs.Construct, id string, props *BackendStackP
 
 	// Construct IDs are short fixed nouns: they become logical IDs, and renaming one replaces resources.
 	network := appconstructs.NewNetwork(stack, "Network", &appconstructs.NetworkProps{
-		NatGateways:   jsii.Number(float64(cfg.NatGateways)),
-		RemovalPolicy: cfg.RemovalPolicy(),
+		NatGateways:       jsii.Number(float64(cfg.NatGateways)),
+		AvailabilityZones: optionalStrings(cfg.AvailabilityZones),
+		RemovalPolicy:     cfg.RemovalPolicy(),
 	})
 	website := appconstructs.NewWebsite(stack, "Website", &appconstructs.WebsiteProps{
 		RemovalPolicy: cfg.RemovalPolicy(),

@@ -49,8 +49,12 @@ func TestMainEcsRejectsBadConfiguration(t *testing.T) {
 	}
 }
 
-// prodAssembly is the cloud assembly main_ecs.go writes for `-c stage=prod`, made once per test binary:
-// a full synth with cdk-nag through the real main.
+// prodContext is the production stage's context in these tests: the stage, and two chosen zones (the
+// case a user reaches for when the region's first zones cannot host CloudFront VPC origins).
+var prodContext = map[string]any{"stage": "prod", "availabilityZones": "us-east-1b,us-east-1c"}
+
+// prodAssembly is the cloud assembly main_ecs.go writes for prodContext, made once per test binary: a full
+// synth with cdk-nag through the real main.
 var prodAssembly struct {
 	once   sync.Once
 	dir    string
@@ -58,7 +62,7 @@ var prodAssembly struct {
 	err    error
 }
 
-// prodTemplate returns NovaSonicSolutionBackendStack-prod as main_ecs.go synthesizes it for stage prod.
+// prodTemplate returns NovaSonicSolutionBackendStack-prod as main_ecs.go synthesizes it for prodContext.
 func prodTemplate(t *testing.T) templatecheck.Template {
 	t.Helper()
 	if testing.Short() {
@@ -69,10 +73,10 @@ func prodTemplate(t *testing.T) templatecheck.Template {
 		if prodAssembly.dir, prodAssembly.err = os.MkdirTemp("", "cdk.out.prod"); prodAssembly.err != nil {
 			return
 		}
-		prodAssembly.stderr, prodAssembly.err = runMainEcs(t, map[string]any{"stage": "prod"}, prodAssembly.dir)
+		prodAssembly.stderr, prodAssembly.err = runMainEcs(t, prodContext, prodAssembly.dir)
 	})
 	if prodAssembly.err != nil {
-		t.Fatalf("go run main_ecs.go -c stage=prod: %v\n%s", prodAssembly.err, prodAssembly.stderr)
+		t.Fatalf("go run main_ecs.go with context %v: %v\n%s", prodContext, prodAssembly.err, prodAssembly.stderr)
 	}
 	raw, err := os.ReadFile(filepath.Join(prodAssembly.dir, prodStackName+".template.json"))
 	if err != nil {

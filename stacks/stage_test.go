@@ -1,6 +1,7 @@
 package stacks_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,5 +108,26 @@ func TestMainEcsProdStackKeepsItsLogsAndRules(t *testing.T) {
 		Region: cfg.BedrockRegion, ModelID: cfg.ModelID, Actions: appconstructs.BedrockActions,
 	}) {
 		t.Error(problem)
+	}
+}
+
+func TestMainEcsPlacesTheVpcInTheChosenZones(t *testing.T) {
+	// GIVEN the default stage, which names no zones, and production, which names us-east-1b and us-east-1c
+	dev, prod := backendStack(t).tmpl, prodTemplate(t)
+
+	// THEN production's subnets are in exactly those zones, and the default stage leaves the choice to
+	// the deploying region (Fn::GetAZs), staying environment-agnostic
+	zones := func(tmpl templatecheck.Template) map[string]int {
+		out := map[string]int{}
+		for _, subnet := range tmpl.Resources("AWS::EC2::Subnet") {
+			out[templatecheck.Render(templatecheck.Properties(subnet)["AvailabilityZone"])]++
+		}
+		return out
+	}
+	if got, want := zones(prod), map[string]int{"us-east-1b": 2, "us-east-1c": 2}; !maps.Equal(got, want) {
+		t.Errorf("prod subnets per zone = %v, want %v", got, want)
+	}
+	if got, want := zones(dev), map[string]int{`{"Fn::Select":[0,{"Fn::GetAZs":""}]}`: 2, `{"Fn::Select":[1,{"Fn::GetAZs":""}]}`: 2}; !maps.Equal(got, want) {
+		t.Errorf("dev subnets per zone = %v, want %v", got, want)
 	}
 }
