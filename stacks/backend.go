@@ -143,11 +143,12 @@ func NewBackendStack(scope constructs.Construct, id string, props *BackendStackP
 	output := func(id, description string, value *string) {
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
 	}
-	output("CloudFrontUrl", "Open this address to use the voice client", appURL)
+	// No managed-login URL: the web client starts sign-in itself (state and PKCE challenge kept in the
+	// tab) and refuses a code that arrives without them, so the page is where sign-in starts.
+	output("CloudFrontUrl", "Open this address and sign in to use the voice client", appURL)
 	output("WebSocketUrl", "The gateway's WebSocket endpoint", frontDoor.WebSocketUrl)
 	output("UserPoolId", "Cognito user pool", auth.UserPool.UserPoolId())
 	output("UserPoolClientId", "Cognito app client of the web client", auth.UserPoolClient.UserPoolClientId())
-	output("ManagedLoginUrl", "Cognito managed login for the web client", auth.SignInUrl)
 	output("BedrockRegion", "Region the gateway calls Bedrock in", jsii.String(cfg.BedrockRegion))
 	output("BedrockModelId", "Nova Sonic model the gateway uses", jsii.String(cfg.ModelID))
 	output("LogGroupName", "Gateway logs", gateway.LogGroup.LogGroupName())

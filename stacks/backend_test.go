@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -281,14 +282,18 @@ func TestBackendOutputs(t *testing.T) {
 
 	// THEN it has the outputs docs/ecs-stack.md lists
 	want := []string{"BedrockModelId", "BedrockRegion", "CloudFrontUrl", "ClusterName", "CreateUserCommand",
-		"LogGroupName", "ManagedLoginUrl", "ServiceName", "UserPoolClientId", "UserPoolId", "WebSocketUrl"}
-	var got []string
-	for k := range s.tmpl["Outputs"].(map[string]any) {
-		got = append(got, k)
-	}
-	sort.Strings(got)
-	if strings.Join(got, ",") != strings.Join(want, ",") {
+		"LogGroupName", "ServiceName", "UserPoolClientId", "UserPoolId", "WebSocketUrl"}
+	got := slices.Sorted(maps.Keys(s.tmpl.Outputs()))
+	if !slices.Equal(got, want) {
 		t.Errorf("outputs = %v\nwant %v", got, want)
+	}
+
+	// AND none leads to Cognito's managed login directly: the web client starts sign-in itself, with a
+	// state and a PKCE challenge kept in the tab, and refuses a code that arrives without them
+	for id, output := range s.tmpl.Outputs() {
+		if value := templatecheck.Render(output.(map[string]any)["Value"]); strings.Contains(value, ".amazoncognito.com") {
+			t.Errorf("output %s = %s leads to managed login; users should open CloudFrontUrl and sign in there", id, value)
+		}
 	}
 }
 
