@@ -197,8 +197,13 @@ func TestBackendFrontDoor(t *testing.T) {
 			if behavior["CachePolicyId"] != "4135ea2d-6df8-44a3-9df3-4b5a84be39ad" {
 				t.Errorf("/interact-s2s cache policy %v, want CachingDisabled", behavior["CachePolicyId"])
 			}
-			if behavior["OriginRequestPolicyId"] != "216adef6-5c7f-47e4-b989-5492eafa07d3" {
-				t.Errorf("/interact-s2s origin request policy %v, want AllViewer (Sec-WebSocket-*, Origin, Host)", behavior["OriginRequestPolicyId"])
+			// Every viewer header (Sec-WebSocket-*, Origin, Host) plus the viewer's address, which the
+			// gateway reads through CLIENT_ADDRESS_HEADER.
+			policy := templatecheck.Render(behavior["OriginRequestPolicyId"])
+			config := props(s.tmpl.Resources("AWS::CloudFront::OriginRequestPolicy")[strings.Trim(policy, "${}")])["OriginRequestPolicyConfig"]
+			headers, _ := json.Marshal(config.(map[string]any)["HeadersConfig"])
+			if string(headers) != `{"HeaderBehavior":"allViewerAndWhitelistCloudFront","Headers":["CloudFront-Viewer-Address"]}` {
+				t.Errorf("/interact-s2s origin request policy %s forwards headers %s, want every viewer header and CloudFront-Viewer-Address", policy, headers)
 			}
 			if behavior["ViewerProtocolPolicy"] != "https-only" {
 				t.Errorf("/interact-s2s viewer protocol %v, want https-only", behavior["ViewerProtocolPolicy"])

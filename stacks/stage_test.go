@@ -35,6 +35,7 @@ var accountWideNames = []struct{ resourceType, path string }{
 	{"AWS::CloudFront::OriginAccessControl", "OriginAccessControlConfig.Name"},
 	{"AWS::CloudFront::VpcOrigin", "VpcOriginEndpointConfig.Name"},
 	{"AWS::CloudFront::ResponseHeadersPolicy", "ResponseHeadersPolicyConfig.Name"},
+	{"AWS::CloudFront::OriginRequestPolicy", "OriginRequestPolicyConfig.Name"},
 	{"AWS::Cognito::UserPoolDomain", "Domain"},
 	{"AWS::ECS::Service", "ServiceName"},
 }
