@@ -49,6 +49,11 @@ type Auth struct {
 
 // NewAuth creates the user pool, its managed-login domain and the web client's app client.
 func NewAuth(scope constructs.Construct, id string, props *AuthProps) *Auth {
+	if props == nil {
+		props = &AuthProps{}
+	}
+	// Without a callback URL the app client cannot complete a sign-in.
+	requireProps("NewAuth", id, required{"CallbackUrls", props.CallbackUrls == nil || len(*props.CallbackUrls) == 0})
 	this := constructs.NewConstruct(scope, &id)
 
 	mfa := props.Mfa

@@ -143,6 +143,10 @@ type FrontDoor struct {
 
 // NewFrontDoor creates the load balancer, its target group, the VPC origin and the distribution.
 func NewFrontDoor(scope constructs.Construct, id string, props *FrontDoorProps) *FrontDoor {
+	if props == nil {
+		props = &FrontDoorProps{}
+	}
+	requireProps("NewFrontDoor", id, required{"Vpc", props.Vpc == nil}, required{"SiteBucket", props.SiteBucket == nil})
 	this := constructs.NewConstruct(scope, &id)
 	idleTimeout := props.IdleTimeout
 	if idleTimeout == nil {

@@ -90,6 +90,15 @@ type GatewayService struct {
 
 // NewGatewayService creates the cluster, task definition, service and autoscaling.
 func NewGatewayService(scope constructs.Construct, id string, props *GatewayServiceProps) *GatewayService {
+	if props == nil {
+		props = &GatewayServiceProps{}
+	}
+	requireProps("NewGatewayService", id,
+		required{"Vpc", props.Vpc == nil},
+		required{"Image", props.Image == nil},
+		required{"TargetGroup", props.TargetGroup == nil},
+		required{"LoadBalancerSecurityGroup", props.LoadBalancerSecurityGroup == nil},
+		required{"ServiceName", unsetString(props.ServiceName)})
 	this := constructs.NewConstruct(scope, &id)
 	namespace := props.MetricsNamespace
 	if namespace == nil {

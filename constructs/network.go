@@ -56,7 +56,7 @@ func NewNetwork(scope constructs.Construct, id string, props *NetworkProps) *Net
 	if props.AvailabilityZones == nil {
 		maxAzs = jsii.Number(2)
 	} else if n := len(*props.AvailabilityZones); n != 2 {
-		panic(fmt.Errorf("network %q: AvailabilityZones must name exactly two zones, got %d", id, n))
+		panic(fmt.Errorf("constructs.NewNetwork %q: AvailabilityZones must name exactly two zones, got %d", id, n))
 	}
 	vpc := awsec2.NewVpc(this, jsii.String("Vpc"), &awsec2.VpcProps{
 		MaxAzs:            maxAzs,

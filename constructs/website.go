@@ -117,9 +117,11 @@ type WebsiteDeployment struct {
 // points at a deleted user pool. The content deployment prunes the bucket to exactly one release but
 // excludes config.js, which keeps the prune from deleting it.
 func (w *Website) Deploy(props *WebsiteDeploymentProps) *WebsiteDeployment {
-	if props == nil || props.Distribution == nil || props.RuntimeConfig == nil {
-		panic(fmt.Errorf("website %q: Deploy needs Distribution and RuntimeConfig", *w.Node().Id()))
+	if props == nil {
+		props = &WebsiteDeploymentProps{}
 	}
+	requireProps("Website.Deploy", *w.Node().Id(),
+		required{"Distribution", props.Distribution == nil}, required{"RuntimeConfig", props.RuntimeConfig == nil})
 	script, err := runtimeConfigScript(props.RuntimeConfig)
 	if err != nil {
 		panic(fmt.Sprintf("website: render %s: %v", RuntimeConfigKey, err))
