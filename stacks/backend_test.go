@@ -231,22 +231,37 @@ func TestBackendService(t *testing.T) {
 			},
 		}))
 	})
-	check(t, "stop timeout and environment", func() {
+	check(t, "stop timeout", func() {
 		s.template.HasResourceProperties(jsii.String("AWS::ECS::TaskDefinition"), assertions.Match_ObjectLike(&obj{
-			"RuntimePlatform": obj{"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"},
-			"ContainerDefinitions": []any{assertions.Match_ObjectLike(&obj{
-				"StopTimeout": 120,
-				"Environment": assertions.Match_ArrayWith(&[]any{
-					obj{"Name": "ALLOWED_ORIGINS", "Value": obj{"Fn::Join": []any{"", []any{"https://", obj{"Fn::GetAtt": []any{"FrontDoorDistribution20F29BA2", "DomainName"}}}}}},
-					obj{"Name": "BEDROCK_MODEL_ID", "Value": "amazon.nova-2-sonic-v1:0"},
-					obj{"Name": "BEDROCK_REGION", "Value": "us-east-1"},
-					obj{"Name": "COGNITO_CLIENT_ID", "Value": obj{"Ref": "AuthUserPoolWebClient147E4E38"}},
-					obj{"Name": "COGNITO_USER_POOL_ID", "Value": obj{"Ref": "AuthUserPool8115E87F"}},
-					obj{"Name": "DRAIN_TIMEOUT", "Value": "110s"},
-				}),
-			})},
+			"RuntimePlatform":      obj{"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"},
+			"ContainerDefinitions": []any{assertions.Match_ObjectLike(&obj{"StopTimeout": 120})},
 		}))
 	})
+	// The whole environment, exactly: the gateway reads nothing else, and a missing or extra variable is a
+	// behaviour change. DRAIN_TIMEOUT stays below the 120 s stop timeout.
+	var environment []string
+	for _, td := range s.tmpl.Resources("AWS::ECS::TaskDefinition") {
+		for _, e := range props(td)["ContainerDefinitions"].([]any)[0].(map[string]any)["Environment"].([]any) {
+			v := e.(map[string]any)
+			environment = append(environment, fmt.Sprintf("%v=%s", v["Name"], templatecheck.Render(v["Value"])))
+		}
+	}
+	wantEnvironment := []string{
+		"ALLOWED_ORIGINS=https://${FrontDoorDistribution20F29BA2.DomainName}",
+		"BEDROCK_MODEL_ID=amazon.nova-2-sonic-v1:0",
+		"BEDROCK_REGION=us-east-1",
+		"CLIENT_ADDRESS_HEADER=CloudFront-Viewer-Address",
+		"COGNITO_CLIENT_ID=${AuthUserPoolWebClient147E4E38}",
+		"COGNITO_USER_POOL_ID=${AuthUserPool8115E87F}",
+		"DRAIN_TIMEOUT=110s",
+		"LOG_LEVEL=info",
+		"METRICS_NAMESPACE=NovaSonic",
+		"METRICS_SERVICE_NAME=nova-sonic-gateway-dev",
+		"PORT=8080",
+	}
+	if !slices.Equal(environment, wantEnvironment) {
+		t.Errorf("gateway environment =\n  %s\nwant\n  %s", strings.Join(environment, "\n  "), strings.Join(wantEnvironment, "\n  "))
+	}
 	check(t, "scaling policy", func() {
 		s.template.HasResourceProperties(jsii.String("AWS::ApplicationAutoScaling::ScalingPolicy"), assertions.Match_ObjectLike(&obj{
 			"TargetTrackingScalingPolicyConfiguration": assertions.Match_ObjectLike(&obj{
@@ -257,6 +272,56 @@ func TestBackendService(t *testing.T) {
 			}),
 		}))
 	})
+}
+
+func TestBackendWebClientConfig(t *testing.T) {
+	// GIVEN the ECS stack, synthesized into its cloud assembly
+	s := backendStack(t)
+
+	// WHEN the config.js it deploys is read back from the assembly, with each deploy-time value rendered
+	var deployment map[string]any
+	for id, d := range s.tmpl.Resources("Custom::CDKBucketDeployment") {
+		if strings.HasPrefix(id, "WebsiteRuntimeConfig") {
+			deployment = props(d)
+		}
+	}
+	if deployment == nil {
+		t.Fatal("no config.js deployment")
+	}
+	key := deployment["SourceObjectKeys"].([]any)[0].(string)
+	script, err := os.ReadFile(filepath.Join(*s.app.Outdir(), "asset."+strings.TrimSuffix(key, ".zip"), appconstructs.RuntimeConfigKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered := string(script)
+	for marker, value := range deployment["SourceMarkers"].([]any)[0].(map[string]any) {
+		rendered = strings.ReplaceAll(rendered, marker, templatecheck.Render(value))
+	}
+	body := strings.TrimSuffix(strings.TrimSpace(rendered[strings.Index(rendered, "=")+1:]), ";")
+	var config map[string]string
+	if err := json.Unmarshal([]byte(body), &config); err != nil {
+		t.Fatalf("config.js is not `%s = {...};`: %v\n%s", appconstructs.RuntimeConfigGlobal, err, rendered)
+	}
+
+	// THEN it sets the web client's keys (server/web/static/config.js documents them) to this stack's
+	// values, exactly
+	want := map[string]string{
+		"auth":             "cognito",
+		"cognitoDomain":    "https://${AuthUserPoolDomain31C6792A}.auth.${AWS::Region}.amazoncognito.com",
+		"redirectUri":      "https://${FrontDoorDistribution20F29BA2.DomainName}/",
+		"region":           "${AWS::Region}",
+		"scopes":           "openid email profile",
+		"userPoolClientId": "${AuthUserPoolWebClient147E4E38}",
+		"userPoolId":       "${AuthUserPool8115E87F}",
+		"voiceId":          "matthew",
+		"websocketUrl":     "wss://${FrontDoorDistribution20F29BA2.DomainName}/interact-s2s",
+	}
+	if !maps.Equal(config, want) {
+		t.Errorf("config.js =\n  %v\nwant\n  %v", config, want)
+	}
+	if !strings.HasPrefix(rendered, "// Written at deploy time by the CDK stack; do not edit.\n"+appconstructs.RuntimeConfigGlobal+" = {") {
+		t.Errorf("config.js does not assign %s:\n%s", appconstructs.RuntimeConfigGlobal, rendered)
+	}
 }
 
 func TestBackendStatefulLogicalIDs(t *testing.T) {

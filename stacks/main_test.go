@@ -32,6 +32,7 @@ func TestMain(m *testing.M) {
 // synthesized is one stack synthesized once per test binary: a synth costs seconds.
 type synthesized struct {
 	once     sync.Once
+	app      awscdk.App
 	stack    awscdk.Stack
 	template assertions.Template
 	tmpl     templatecheck.Template
@@ -61,12 +62,12 @@ func synthesize(t *testing.T, s *synthesized, nag bool) *synthesized {
 	t.Helper()
 	s.once.Do(func() {
 		defer func() { s.err = recover() }()
-		app := stacks.NewApp()
+		s.app = stacks.NewApp()
 		if nag {
-			stacks.AddNagChecks(app)
+			stacks.AddNagChecks(s.app)
 		}
 		cfg := stacks.DefaultConfig()
-		s.stack = stacks.NewBackendStack(app, stacks.StackName(stacks.BackendStackName, cfg), &stacks.BackendStackProps{Config: cfg})
+		s.stack = stacks.NewBackendStack(s.app, stacks.StackName(stacks.BackendStackName, cfg), &stacks.BackendStackProps{Config: cfg})
 		s.template = assertions.Template_FromStack(s.stack, nil)
 		raw, err := json.Marshal(s.template.ToJSON())
 		if err != nil {
