@@ -27,6 +27,7 @@ import (
 
 	"novasonic/server/gateway"
 	"novasonic/server/localbedrock"
+	"novasonic/server/taskprotection"
 	"novasonic/server/web"
 )
 
@@ -44,6 +45,9 @@ type settings struct {
 	userPoolID, clientID string
 	// Where ActiveSessions is reported; no metric without a service name.
 	metricsNamespace, metricsServiceName string
+	// ecsAgentURI is set by ECS in every task (not by operators); with it the gateway keeps its task
+	// protected from scale-in while conversations are live.
+	ecsAgentURI string
 }
 
 // The defaults. The model is Nova 2 Sonic: amazon.nova-sonic-v1:0 reached end of life on 2026-09-14.
@@ -116,6 +120,7 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 		host: *host, port: *port, local: *local, bedrockRegion: *region, modelID: *model,
 		drainTimeout: *drain, healthcheck: *health, userPoolID: *pool, clientID: *client,
 		metricsNamespace: *metricsNamespace, metricsServiceName: *metricsService,
+		ecsAgentURI: strings.TrimSpace(getenv("ECS_AGENT_URI")),
 	}
 	if p, err := strconv.Atoi(cfg.port); err != nil || p < 0 || p > 65535 {
 		return settings{}, fmt.Errorf("PORT %q is not a TCP port number", cfg.port)
@@ -168,6 +173,15 @@ func run(ctx context.Context, cfg settings, logger *slog.Logger, listening func(
 		metricsCtx, stopMetrics := context.WithCancel(context.Background())
 		defer stopMetrics()
 		go publishActiveSessions(metricsCtx, os.Stdout, cfg.metricsNamespace, cfg.metricsServiceName, gw.ActiveSessions)
+	}
+	if cfg.ecsAgentURI != "" {
+		// Scale-in and deployments leave the task alone while it has conversations. Optional: without the
+		// agent the task is merely unprotected, so a bad URI is logged, never fatal.
+		if client, err := taskprotection.NewClient(cfg.ecsAgentURI, nil); err != nil {
+			logger.Warn("task scale-in protection off", "error", err.Error())
+		} else {
+			go taskprotection.NewProtector(client, gw.ActiveSessions, logger.With("component", "taskprotection")).Run(ctx)
+		}
 	}
 	if listening != nil {
 		listening(ln.Addr())

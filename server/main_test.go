@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -165,4 +166,61 @@ func TestLocalModeServesTheWebClientAndASimulatedConversation(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the gateway did not stop after Ctrl+C")
 	}
+}
+
+// On ECS the agent sets ECS_AGENT_URI, and the gateway protects its task while a conversation is live.
+func TestOnECSTheTaskIsProtectedWhileAConversationIsLive(t *testing.T) {
+	// GIVEN the ECS agent's task-protection endpoint, standing in on a local server
+	calls := make(chan string, 16)
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		calls <- r.Method + " " + r.URL.Path + " " + string(body)
+		var req struct{ ProtectionEnabled bool }
+		_ = json.Unmarshal(body, &req)
+		_ = json.NewEncoder(w).Encode(map[string]any{"protection": map[string]any{
+			"ExpirationDate": nil, "ProtectionEnabled": req.ProtectionEnabled, "TaskArn": "arn:aws:ecs:us-east-1:123456789012:task/c/1",
+		}})
+	}))
+	defer agent.Close()
+	cfg, err := loadSettings([]string{"-local", "-port", "0"}, func(k string) string {
+		return map[string]string{"ECS_AGENT_URI": agent.URL + "/api/container-1"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.drainTimeout = 2 * time.Second
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	defer func() {
+		stop()
+		<-done
+	}()
+	addrCh := make(chan net.Addr, 1)
+	go func() { done <- run(ctx, cfg, slog.New(slog.DiscardHandler), func(a net.Addr) { addrCh <- a }) }()
+	addr := (<-addrCh).String()
+
+	// WHEN a browser opens a conversation
+	conn, _, err := websocket.DefaultDialer.Dial("ws://"+addr+"/interact-s2s", http.Header{"Origin": {"http://" + addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"authorization","token":"Bearer local-dev-token"}`)); err != nil {
+		t.Fatal(err)
+	}
+
+	// THEN the agent is asked to protect the task, and to release it once the conversation has ended
+	expect := func(want string) {
+		t.Helper()
+		select {
+		case got := <-calls:
+			if got != want {
+				t.Fatalf("agent call = %q, want %q", got, want)
+			}
+		case <-time.After(30 * time.Second): // a few poll intervals, generous for a loaded machine
+			t.Fatalf("the agent was not called; want %q", want)
+		}
+	}
+	expect(`PUT /api/container-1/task-protection/v1/state {"ProtectionEnabled":true,"ExpiresInMinutes":10}`)
+	_ = conn.Close()
+	expect(`PUT /api/container-1/task-protection/v1/state {"ProtectionEnabled":false}`)
 }
