@@ -127,10 +127,18 @@ func TestGatewayServiceTaskDefinition(t *testing.T) {
 			})},
 		}))
 	})
-	// ActiveSessions travels as EMF log lines: the task role has no CloudWatch permission.
-	policies, _ := json.Marshal(template.FindResources(jsii.String("AWS::IAM::Policy"), nil))
-	if strings.Contains(string(policies), "cloudwatch:") {
-		t.Errorf("a policy grants CloudWatch actions; the gateway needs none: %s", policies)
+	// The task role's own permission: scale-in protection of the tasks of this cluster, nothing else.
+	// ActiveSessions travels as EMF log lines, so there is no CloudWatch permission.
+	var taskRolePolicy map[string]any
+	for id, p := range resources(t, template, "AWS::IAM::Policy") {
+		if strings.HasPrefix(id, "GatewayTaskDefinitionTaskRole") {
+			taskRolePolicy = p["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)
+		}
+	}
+	got, _ := json.Marshal(taskRolePolicy["Statement"])
+	want := `[{"Action":"ecs:UpdateTaskProtection","Effect":"Allow","Resource":{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":ecs:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":task/",{"Ref":"GatewayCluster47699BCF"},"/*"]]}}]`
+	if string(got) != want {
+		t.Errorf("task role statements = %s\nwant %s", got, want)
 	}
 }
 

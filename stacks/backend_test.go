@@ -274,6 +274,30 @@ func TestBackendService(t *testing.T) {
 	})
 }
 
+func TestBackendTaskRole(t *testing.T) {
+	// GIVEN the ECS stack
+	s := backendStack(t)
+
+	// THEN the gateway's task role may do exactly two things: stream with the one Nova Sonic model, and
+	// set scale-in protection on the tasks of its own cluster
+	var statements []string
+	for id, p := range s.tmpl.Resources("AWS::IAM::Policy") {
+		if !strings.HasPrefix(id, "GatewayTaskDefinitionTaskRole") {
+			continue
+		}
+		for _, st := range props(p)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			statements = append(statements, templatecheck.Render(st))
+		}
+	}
+	want := []string{
+		`{"Action":"ecs:UpdateTaskProtection","Effect":"Allow","Resource":{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":ecs:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":task/",{"Ref":"GatewayCluster47699BCF"},"/*"]]}}`,
+		`{"Action":["bedrock:InvokeModel","bedrock:InvokeModelWithBidirectionalStream"],"Effect":"Allow","Resource":{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":bedrock:us-east-1::foundation-model/amazon.nova-2-sonic-v1:0"]]}}`,
+	}
+	if !slices.Equal(statements, want) {
+		t.Errorf("task role statements =\n  %s\nwant\n  %s", strings.Join(statements, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
 func TestBackendWebClientConfig(t *testing.T) {
 	// GIVEN the ECS stack, synthesized into its cloud assembly
 	s := backendStack(t)
