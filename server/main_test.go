@@ -224,3 +224,12 @@ func TestOnECSTheTaskIsProtectedWhileAConversationIsLive(t *testing.T) {
 	_ = conn.Close()
 	expect(`PUT /api/container-1/task-protection/v1/state {"ProtectionEnabled":false}`)
 }
+
+func TestTheECSAgentURIComesFromTheEnvironment(t *testing.T) {
+	cfg, err := loadSettings([]string{"-local"}, func(k string) string {
+		return map[string]string{"ECS_AGENT_URI": " http://169.254.170.2/api/0123-4567 "}[k]
+	})
+	if err != nil || cfg.ecsAgentURI != "http://169.254.170.2/api/0123-4567" {
+		t.Fatalf("ecsAgentURI = %q (err %v), want the ECS_AGENT_URI ECS sets", cfg.ecsAgentURI, err)
+	}
+}
