@@ -24,7 +24,7 @@ func main() {
 		os.Exit(1)
 	}
 	stacks.AddNagChecks(app)
-	stacks.NewBackendStack(app, stacks.BackendStackName, &stacks.BackendStackProps{Config: cfg})
+	stacks.NewBackendStack(app, stacks.StackName(stacks.BackendStackName, cfg), &stacks.BackendStackProps{Config: cfg})
 	app.Synth(nil)
 	jsii.Close()
 }

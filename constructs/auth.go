@@ -41,14 +41,19 @@ type Auth struct {
 	UserPool awscognito.UserPool
 	// UserPoolClient is the web client's public app client (no secret: it runs in a browser).
 	UserPoolClient awscognito.UserPoolClient
-	// Domain is the managed-login domain.
+	// Domain is the managed-login domain. There is deliberately no sign-in URL: the web client starts
+	// sign-in itself with a state and a PKCE challenge, and refuses a code returned to a sign-in it did
+	// not start, so a link straight to managed login is a dead end.
 	Domain awscognito.UserPoolDomain
-	// SignInUrl is the managed-login page that returns to the first callback URL.
-	SignInUrl *string
 }
 
 // NewAuth creates the user pool, its managed-login domain and the web client's app client.
 func NewAuth(scope constructs.Construct, id string, props *AuthProps) *Auth {
+	if props == nil {
+		props = &AuthProps{}
+	}
+	// Without a callback URL the app client cannot complete a sign-in.
+	requireProps("NewAuth", id, required{"CallbackUrls", props.CallbackUrls == nil || len(*props.CallbackUrls) == 0})
 	this := constructs.NewConstruct(scope, &id)
 
 	mfa := props.Mfa
@@ -142,11 +147,7 @@ func NewAuth(scope constructs.Construct, id string, props *AuthProps) *Auth {
 		}}, jsii.Bool(false))
 	}
 
-	var signInURL *string
-	if props.CallbackUrls != nil && len(*props.CallbackUrls) > 0 {
-		signInURL = domain.SignInUrl(client, &awscognito.SignInUrlOptions{RedirectUri: (*props.CallbackUrls)[0]})
-	}
-	return &Auth{Construct: this, UserPool: userPool, UserPoolClient: client, Domain: domain, SignInUrl: signInURL}
+	return &Auth{Construct: this, UserPool: userPool, UserPoolClient: client, Domain: domain}
 }
 
 // threatProtection turns on Cognito threat protection where the feature plan includes it.

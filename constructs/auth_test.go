@@ -41,10 +41,14 @@ func TestAuth(t *testing.T) {
 			}),
 		}))
 	})
+	// The exact lists: an added USER_PASSWORD_AUTH would let a password travel to Cognito without SRP,
+	// and an implicit grant would put tokens in the address bar.
 	check(t, "app client", func() {
 		template.HasResourceProperties(jsii.String("AWS::Cognito::UserPoolClient"), assertions.Match_ObjectLike(&obj{
 			"GenerateSecret":                  false,
+			"ExplicitAuthFlows":               []string{"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"},
 			"AllowedOAuthFlows":               []string{"code"},
+			"AllowedOAuthScopes":              []string{"openid", "email", "profile"},
 			"AllowedOAuthFlowsUserPoolClient": true,
 			"CallbackURLs":                    []string{"https://app.example.com/"},
 			"SupportedIdentityProviders":      []string{"COGNITO"},
@@ -59,8 +63,8 @@ func TestAuth(t *testing.T) {
 	check(t, "branding", func() {
 		template.ResourceCountIs(jsii.String("AWS::Cognito::ManagedLoginBranding"), jsii.Number(1))
 	})
-	if auth.SignInUrl == nil {
-		t.Fatal("SignInUrl is nil; want the managed-login URL for the first callback")
+	if auth.UserPool == nil || auth.UserPoolClient == nil || auth.Domain == nil {
+		t.Fatal("UserPool, UserPoolClient and Domain must be set")
 	}
 }
 

@@ -36,6 +36,13 @@ type BedrockAccess struct {
 
 // NewBedrockAccess adds the grant to props.Grantee.
 func NewBedrockAccess(scope constructs.Construct, id string, props *BedrockAccessProps) *BedrockAccess {
+	if props == nil {
+		props = &BedrockAccessProps{}
+	}
+	requireProps("NewBedrockAccess", id,
+		required{"Grantee", props.Grantee == nil},
+		required{"BedrockRegion", unsetString(props.BedrockRegion)},
+		required{"ModelId", unsetString(props.ModelId)})
 	this := constructs.NewConstruct(scope, &id)
 	// Foundation-model ARNs have no account.
 	modelArn := awscdk.Stack_Of(this).FormatArn(&awscdk.ArnComponents{

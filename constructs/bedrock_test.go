@@ -2,7 +2,6 @@ package constructs_test
 
 import (
 	"encoding/json"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
@@ -37,12 +36,14 @@ func TestBedrockAccess(t *testing.T) {
 			})}},
 		}))
 	})
-	policies, _ := json.Marshal(resources(t, template, "AWS::IAM::Policy"))
-	if !strings.Contains(string(policies), ":bedrock:eu-north-1::foundation-model/amazon.nova-2-sonic-v1:0") {
-		t.Errorf("policy does not name the model ARN in eu-north-1: %s", policies)
-	}
-	if strings.Contains(string(policies), `"Resource":"*"`) {
-		t.Errorf("policy grants on *: %s", policies)
+	// The exact resource: a list with one more entry (a wildcard, another model) is a wider grant.
+	for id, policy := range resources(t, template, "AWS::IAM::Policy") {
+		statements := policy["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any)
+		got, _ := json.Marshal(statements[0].(map[string]any)["Resource"])
+		want := `{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":bedrock:eu-north-1::foundation-model/amazon.nova-2-sonic-v1:0"]]}`
+		if len(statements) != 1 || string(got) != want {
+			t.Errorf("%s: %d statements, the first on %s; want one, on exactly %s", id, len(statements), got, want)
+		}
 	}
 	if access.ModelArn == nil || access.Grant == nil {
 		t.Error("ModelArn and Grant must be set")

@@ -8,5 +8,6 @@
 //
 // Every constructor has the shape NewX(scope, id, props) *X. X embeds constructs.Construct, creates its
 // children under itself and exposes the important ones as fields. A nil field in a props struct takes the
-// default its doc comment names.
+// default its doc comment names; a required one left nil (or nil props) makes the constructor panic at
+// once with an error naming the constructor, the id and every missing prop, never a nil inside jsii.
 package constructs

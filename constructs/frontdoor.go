@@ -29,6 +29,16 @@ const (
 	listenerPort = 80
 )
 
+// ClientAddressHeader is the header CloudFront adds with the viewer's address and source port
+// (198.51.100.10:46532, or [2001:db8::1]:46532). The /interact-s2s behaviour forwards it, because every
+// connection reaches the gateway from the load balancer's and CloudFront's addresses; the stacks tell the
+// gateway its name in CLIENT_ADDRESS_HEADER. Only CloudFront can reach the load balancer, so the header
+// always passed through CloudFront.
+const ClientAddressHeader = "CloudFront-Viewer-Address"
+
+// DefaultDeregistrationDelaySec is the target group's deregistration delay when FrontDoorProps leaves it unset.
+const DefaultDeregistrationDelaySec = 300
+
 // cloudFrontOriginSecurityGroupName is the security group CloudFront creates in a VPC, once, for the
 // network interfaces of its VPC origins. Admitting it alone is how the CloudFront documentation restricts
 // an origin to CloudFront.
@@ -95,7 +105,7 @@ type FrontDoorProps struct {
 	// DeregistrationDelay is how long a deregistered target keeps its open connections before ECS or
 	// Kubernetes stops it. New connections go to other targets at once; a conversation that is still open
 	// when the delay ends is asked to finish by the gateway's SIGTERM drain.
-	// Default: 300 seconds.
+	// Default: DefaultDeregistrationDelaySec (300 seconds).
 	DeregistrationDelay awscdk.Duration
 }
 
@@ -118,6 +128,13 @@ type FrontDoor struct {
 	// TargetGroup is the IP target group on GatewayPort with an HTTP health check on /ready. ECS attaches
 	// its service here; EKS binds it with a TargetGroupBinding.
 	TargetGroup elbv2.NetworkTargetGroup
+	// DeregistrationDelay is TargetGroup's deregistration delay: how long a stopping gateway keeps its open
+	// conversations before the platform signals it. The EKS stack sizes its pods' termination grace from
+	// it; read it here rather than repeating the number.
+	DeregistrationDelay awscdk.Duration
+	// WebSocketRequestPolicy is the origin request policy of the /interact-s2s behaviour: every viewer
+	// header, cookie and query string, plus ClientAddressHeader.
+	WebSocketRequestPolicy awscloudfront.OriginRequestPolicy
 	// Url is https://<distribution domain>, the address users open and the only allowed WebSocket origin.
 	Url *string
 	// WebSocketUrl is wss://<distribution domain>/interact-s2s.
@@ -126,6 +143,10 @@ type FrontDoor struct {
 
 // NewFrontDoor creates the load balancer, its target group, the VPC origin and the distribution.
 func NewFrontDoor(scope constructs.Construct, id string, props *FrontDoorProps) *FrontDoor {
+	if props == nil {
+		props = &FrontDoorProps{}
+	}
+	requireProps("NewFrontDoor", id, required{"Vpc", props.Vpc == nil}, required{"SiteBucket", props.SiteBucket == nil})
 	this := constructs.NewConstruct(scope, &id)
 	idleTimeout := props.IdleTimeout
 	if idleTimeout == nil {
@@ -133,7 +154,7 @@ func NewFrontDoor(scope constructs.Construct, id string, props *FrontDoorProps) 
 	}
 	deregistrationDelay := props.DeregistrationDelay
 	if deregistrationDelay == nil {
-		deregistrationDelay = awscdk.Duration_Seconds(jsii.Number(300))
+		deregistrationDelay = awscdk.Duration_Seconds(jsii.Number(DefaultDeregistrationDelaySec))
 	}
 
 	// Egress is opened per target by the compute stack (Connections.AllowFrom), never to the world.
@@ -194,6 +215,16 @@ func NewFrontDoor(scope constructs.Construct, id string, props *FrontDoorProps) 
 		KeepaliveTimeout: awscdk.Duration_Seconds(jsii.Number(60)),
 	})
 
+	// The managed AllViewer policy forwards the viewer's headers (Sec-WebSocket-*, Origin, the viewer's
+	// Host, which the gateway's origin check needs) but no header CloudFront generates itself; this one adds
+	// the viewer's address, which the gateway needs for per-address limits.
+	webSocketRequests := awscloudfront.NewOriginRequestPolicy(this, jsii.String("WebSocketRequestPolicy"), &awscloudfront.OriginRequestPolicyProps{
+		Comment:             jsii.String("Nova Sonic WebSocket: every viewer header plus " + ClientAddressHeader),
+		HeaderBehavior:      awscloudfront.OriginRequestHeaderBehavior_All(jsii.String(ClientAddressHeader)),
+		QueryStringBehavior: awscloudfront.OriginRequestQueryStringBehavior_All(),
+		CookieBehavior:      awscloudfront.OriginRequestCookieBehavior_All(),
+	})
+
 	var geo awscloudfront.GeoRestriction
 	if props.GeoAllowList != nil && len(*props.GeoAllowList) > 0 {
 		geo = awscloudfront.GeoRestriction_Allowlist(*props.GeoAllowList...)
@@ -214,11 +245,9 @@ func NewFrontDoor(scope constructs.Construct, id string, props *FrontDoorProps) 
 				// A WebSocket cannot follow a redirect, so plain ws:// is refused rather than redirected.
 				ViewerProtocolPolicy: awscloudfront.ViewerProtocolPolicy_HTTPS_ONLY,
 				// The upgrade handshake is a GET; nothing else reaches the gateway.
-				AllowedMethods: awscloudfront.AllowedMethods_ALLOW_GET_HEAD(),
-				CachePolicy:    awscloudfront.CachePolicy_CACHING_DISABLED(),
-				// Forwards Sec-WebSocket-Key/-Version/-Protocol/-Extensions, Origin and the viewer's Host,
-				// which the gateway's origin check compares against ALLOWED_ORIGINS.
-				OriginRequestPolicy:   awscloudfront.OriginRequestPolicy_ALL_VIEWER(),
+				AllowedMethods:        awscloudfront.AllowedMethods_ALLOW_GET_HEAD(),
+				CachePolicy:           awscloudfront.CachePolicy_CACHING_DISABLED(),
+				OriginRequestPolicy:   webSocketRequests,
 				ResponseHeadersPolicy: awscloudfront.ResponseHeadersPolicy_SECURITY_HEADERS(),
 				Compress:              jsii.Bool(false),
 			},
@@ -241,6 +270,8 @@ func NewFrontDoor(scope constructs.Construct, id string, props *FrontDoorProps) 
 		LoadBalancerSecurityGroup: sg,
 		Listener:                  listener,
 		TargetGroup:               targetGroup,
+		DeregistrationDelay:       deregistrationDelay,
+		WebSocketRequestPolicy:    webSocketRequests,
 		Url:                       awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("https://"), domain}),
 		WebSocketUrl:              awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("wss://"), domain, jsii.String(WebSocketPath)}),
 	}

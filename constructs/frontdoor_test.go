@@ -17,7 +17,6 @@ import (
 // Managed CloudFront policy ids, fixed by AWS.
 const (
 	cachingDisabledPolicyID   = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-	allViewerRequestPolicyID  = "216adef6-5c7f-47e4-b989-5492eafa07d3"
 	securityHeadersPolicyID   = "67f7725c-6f97-4210-82d7-5512b31e9d03"
 	cachingOptimizedPolicyID  = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 	cloudFrontOriginGroupName = "CloudFront-VPCOrigins-Service-SG"
@@ -35,7 +34,7 @@ func newFrontDoor(props *appconstructs.FrontDoorProps) (awscdk.Stack, *appconstr
 func TestFrontDoorLoadBalancer(t *testing.T) {
 	// GIVEN a bare stack with a VPC and a site bucket
 	// WHEN a FrontDoor is created with defaults
-	stack, _ := newFrontDoor(&appconstructs.FrontDoorProps{})
+	stack, frontDoor := newFrontDoor(&appconstructs.FrontDoorProps{})
 
 	// THEN the NLB is internal with a security group, its TCP listener has an explicit idle timeout, and
 	// its IP target group checks /ready over HTTP and drains for five minutes.
@@ -72,6 +71,26 @@ func TestFrontDoorLoadBalancer(t *testing.T) {
 			}),
 		}))
 	})
+	// The compute stacks read the delay from the front door instead of repeating it.
+	if got := *frontDoor.DeregistrationDelay.ToSeconds(nil); got != 300 {
+		t.Errorf("DeregistrationDelay = %v s, want 300", got)
+	}
+}
+
+func TestFrontDoorDeregistrationDelayIsExported(t *testing.T) {
+	// GIVEN a bare stack WHEN a FrontDoor drains targets for two minutes
+	stack, frontDoor := newFrontDoor(&appconstructs.FrontDoorProps{DeregistrationDelay: awscdk.Duration_Seconds(jsii.Number(120))})
+
+	// THEN the target group and the exported value agree
+	template := synth(t, stack)
+	check(t, "target group", func() {
+		template.HasResourceProperties(jsii.String("AWS::ElasticLoadBalancingV2::TargetGroup"), assertions.Match_ObjectLike(&obj{
+			"TargetGroupAttributes": assertions.Match_ArrayWith(&[]any{obj{"Key": "deregistration_delay.timeout_seconds", "Value": "120"}}),
+		}))
+	})
+	if got := *frontDoor.DeregistrationDelay.ToSeconds(nil); got != 120 {
+		t.Errorf("DeregistrationDelay = %v s, want 120", got)
+	}
 }
 
 func TestFrontDoorAdmitsOnlyCloudFront(t *testing.T) {
@@ -131,6 +150,13 @@ func TestFrontDoorDistribution(t *testing.T) {
 		}))
 	})
 	dist := distributionConfig(t, template)
+	// 60 s each: the most CloudFront allows without a quota increase. A shorter read timeout would cut a
+	// conversation in which neither side sends for that long; the gateway's pings fit well inside it.
+	originConfig := vpcOrigin(t, dist)["VpcOriginConfig"].(map[string]any)
+	delete(originConfig, "VpcOriginId")
+	if got, _ := json.Marshal(originConfig); string(got) != `{"OriginKeepaliveTimeout":60,"OriginReadTimeout":60}` {
+		t.Errorf("VpcOriginConfig = %s, want exactly OriginKeepaliveTimeout 60 and OriginReadTimeout 60 (besides the id)", got)
+	}
 	behaviors := dist["CacheBehaviors"].([]any)
 	if len(behaviors) != 1 {
 		t.Fatalf("CacheBehaviors = %v, want one", behaviors)
@@ -140,7 +166,7 @@ func TestFrontDoorDistribution(t *testing.T) {
 		"PathPattern":           "/interact-s2s",
 		"ViewerProtocolPolicy":  "https-only",
 		"CachePolicyId":         cachingDisabledPolicyID,
-		"OriginRequestPolicyId": allViewerRequestPolicyID,
+		"OriginRequestPolicyId": obj{"Ref": webSocketRequestPolicyID(t, template)},
 		"AllowedMethods":        []any{"GET", "HEAD"},
 	}
 	for k, v := range want {
@@ -203,6 +229,41 @@ func TestFrontDoorGeoAndLogs(t *testing.T) {
 	})
 }
 
+func TestFrontDoorForwardsTheViewerAddress(t *testing.T) {
+	// GIVEN a bare stack with a VPC and a site bucket
+	// WHEN a FrontDoor is created
+	stack, _ := newFrontDoor(&appconstructs.FrontDoorProps{})
+
+	// THEN the WebSocket behaviour's origin request policy forwards every viewer header, cookie and query
+	// string, as the managed AllViewer policy does, plus CloudFront's CloudFront-Viewer-Address, which
+	// AllViewer leaves out; exactly that, nothing more
+	template := synth(t, stack)
+	config := resources(t, template, "AWS::CloudFront::OriginRequestPolicy")[webSocketRequestPolicyID(t, template)]["Properties"].(map[string]any)["OriginRequestPolicyConfig"].(map[string]any)
+	delete(config, "Name") // generated from the construct path, unique per stack
+	got, _ := json.Marshal(config)
+	want := `{"Comment":"Nova Sonic WebSocket: every viewer header plus CloudFront-Viewer-Address","CookiesConfig":{"CookieBehavior":"all"},` +
+		`"HeadersConfig":{"HeaderBehavior":"allViewerAndWhitelistCloudFront","Headers":["CloudFront-Viewer-Address"]},"QueryStringsConfig":{"QueryStringBehavior":"all"}}`
+	if string(got) != want {
+		t.Errorf("origin request policy = %s\nwant %s", got, want)
+	}
+	if appconstructs.ClientAddressHeader != "CloudFront-Viewer-Address" {
+		t.Errorf("ClientAddressHeader = %q", appconstructs.ClientAddressHeader)
+	}
+}
+
+// webSocketRequestPolicyID returns the logical ID of the only origin request policy.
+func webSocketRequestPolicyID(t *testing.T, template assertions.Template) string {
+	t.Helper()
+	policies := resources(t, template, "AWS::CloudFront::OriginRequestPolicy")
+	if len(policies) != 1 {
+		t.Fatalf("%d origin request policies, want 1", len(policies))
+	}
+	for id := range policies {
+		return id
+	}
+	return ""
+}
+
 // distributionConfig returns the only distribution's DistributionConfig.
 func distributionConfig(t *testing.T, template assertions.Template) map[string]any {
 	t.Helper()
@@ -219,10 +280,16 @@ func distributionConfig(t *testing.T, template assertions.Template) map[string]a
 // vpcOriginID returns the Id of the distribution's origin that uses a VPC origin.
 func vpcOriginID(t *testing.T, dist map[string]any) any {
 	t.Helper()
+	return vpcOrigin(t, dist)["Id"]
+}
+
+// vpcOrigin returns the distribution's origin that uses a VPC origin.
+func vpcOrigin(t *testing.T, dist map[string]any) map[string]any {
+	t.Helper()
 	for _, o := range dist["Origins"].([]any) {
 		origin := o.(map[string]any)
 		if _, ok := origin["VpcOriginConfig"]; ok {
-			return origin["Id"]
+			return origin
 		}
 	}
 	t.Fatal("no origin with VpcOriginConfig")

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsecs"
 	elbv2 "github.com/aws/aws-cdk-go/awscdk/v2/awselasticloadbalancingv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -71,7 +72,9 @@ type GatewayServiceProps struct {
 // GatewayService runs the gateway on ECS Fargate in private subnets, registered in the front door's target
 // group. Deploys start new tasks before old ones stop (minimum healthy 100 %) and roll back on failure;
 // each stopping task is first drained by the load balancer and then has 120 s to close its conversations.
-// Autoscaling follows open conversations per task, with CPU as a scale-out backstop, and scales in slowly.
+// Autoscaling follows open conversations per task, with CPU as a scale-out backstop, and scales in slowly;
+// the task role may set scale-in protection on its own cluster's tasks, which the gateway does while it
+// has live conversations (server/taskprotection), so scale-in stops idle tasks.
 type GatewayService struct {
 	constructs.Construct
 	// Cluster is the ECS cluster, with Container Insights.
@@ -90,6 +93,15 @@ type GatewayService struct {
 
 // NewGatewayService creates the cluster, task definition, service and autoscaling.
 func NewGatewayService(scope constructs.Construct, id string, props *GatewayServiceProps) *GatewayService {
+	if props == nil {
+		props = &GatewayServiceProps{}
+	}
+	requireProps("NewGatewayService", id,
+		required{"Vpc", props.Vpc == nil},
+		required{"Image", props.Image == nil},
+		required{"TargetGroup", props.TargetGroup == nil},
+		required{"LoadBalancerSecurityGroup", props.LoadBalancerSecurityGroup == nil},
+		required{"ServiceName", unsetString(props.ServiceName)})
 	this := constructs.NewConstruct(scope, &id)
 	namespace := props.MetricsNamespace
 	if namespace == nil {
@@ -195,6 +207,26 @@ func NewGatewayService(scope constructs.Construct, id string, props *GatewayServ
 
 	// The gateway reports ActiveSessions as embedded-metric-format lines on stdout; the awslogs driver's
 	// CloudWatch Logs extracts the metric, so the task role needs no CloudWatch permission at all.
+
+	// Scale-in protection (server/taskprotection): the ECS agent calls UpdateTaskProtection with the task
+	// role's credentials. Only tasks of this cluster: task ARNs are task/<cluster name>/<task id>.
+	taskDefinition.AddToTaskRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions: jsii.Strings("ecs:UpdateTaskProtection"),
+		Resources: jsii.Strings(*awscdk.Stack_Of(this).FormatArn(&awscdk.ArnComponents{
+			Service:      jsii.String("ecs"),
+			Resource:     jsii.String("task"),
+			ResourceName: awscdk.Fn_Join(jsii.String(""), &[]*string{cluster.ClusterName(), jsii.String("/*")}),
+			ArnFormat:    awscdk.ArnFormat_SLASH_RESOURCE_NAME,
+		})),
+	}))
+	cdknag.NagSuppressions_AddResourceSuppressions(taskDefinition.TaskRole(), &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("ecs:UpdateTaskProtection is granted on the tasks of this service's own cluster; " +
+			"task ids are not known before the tasks start, so the ARN ends in a wildcard"),
+		AppliesTo: &[]interface{}{cdknag.RegexAppliesTo{
+			Regex: jsii.String(`/^Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task\/<.*Cluster[0-9A-F]{8}>\/\*$/`),
+		}},
+	}}, jsii.Bool(true))
 
 	scaling := service.AutoScaleTaskCount(&awsapplicationautoscaling.EnableScalingProps{
 		MinCapacity: orNumber(props.MinTasks, 2),

@@ -72,6 +72,15 @@ func TestGatewayServiceDeployment(t *testing.T) {
 			"ClusterSettings": []any{obj{"Name": "containerInsights", "Value": "enabled"}},
 		}))
 	})
+	// Exactly one egress rule: HTTPS to AWS APIs. AllowAllOutbound would replace it with every port.
+	check(t, "task egress HTTPS only", func() {
+		template.HasResourceProperties(jsii.String("AWS::EC2::SecurityGroup"), assertions.Match_ObjectLike(&obj{
+			"GroupDescription": "Nova Sonic gateway tasks: ingress from the NLB only, egress HTTPS",
+			"SecurityGroupEgress": []any{obj{
+				"CidrIp": "0.0.0.0/0", "Description": "AWS APIs over HTTPS", "FromPort": 443, "IpProtocol": "tcp", "ToPort": 443,
+			}},
+		}))
+	})
 	check(t, "task ingress from the load balancer only", func() {
 		template.HasResourceProperties(jsii.String("AWS::EC2::SecurityGroupIngress"), assertions.Match_ObjectLike(&obj{
 			"FromPort":              8080,
@@ -118,10 +127,18 @@ func TestGatewayServiceTaskDefinition(t *testing.T) {
 			})},
 		}))
 	})
-	// ActiveSessions travels as EMF log lines: the task role has no CloudWatch permission.
-	policies, _ := json.Marshal(template.FindResources(jsii.String("AWS::IAM::Policy"), nil))
-	if strings.Contains(string(policies), "cloudwatch:") {
-		t.Errorf("a policy grants CloudWatch actions; the gateway needs none: %s", policies)
+	// The task role's own permission: scale-in protection of the tasks of this cluster, nothing else.
+	// ActiveSessions travels as EMF log lines, so there is no CloudWatch permission.
+	var taskRolePolicy map[string]any
+	for id, p := range resources(t, template, "AWS::IAM::Policy") {
+		if strings.HasPrefix(id, "GatewayTaskDefinitionTaskRole") {
+			taskRolePolicy = p["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)
+		}
+	}
+	got, _ := json.Marshal(taskRolePolicy["Statement"])
+	want := `[{"Action":"ecs:UpdateTaskProtection","Effect":"Allow","Resource":{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":ecs:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":task/",{"Ref":"GatewayCluster47699BCF"},"/*"]]}}]`
+	if string(got) != want {
+		t.Errorf("task role statements = %s\nwant %s", got, want)
 	}
 }
 

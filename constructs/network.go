@@ -1,6 +1,8 @@
 package constructs
 
 import (
+	"fmt"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -14,6 +16,10 @@ type NetworkProps struct {
 	// reach Bedrock, ECR, CloudWatch and Cognito through them.
 	// Default: 1 (both zones share one NAT gateway; use 2 to survive the loss of a zone).
 	NatGateways *float64
+	// AvailabilityZones are the two zones the VPC spans, by name (us-east-1a). CloudFront VPC origins are
+	// unavailable in some zones, which a region may list first.
+	// Default: the first two zones of the deploying region, resolved at deploy time (environment-agnostic).
+	AvailabilityZones *[]*string
 	// FlowLogRetention is how long the VPC flow log is kept.
 	// Default: awslogs.RetentionDays_ONE_MONTH.
 	FlowLogRetention awslogs.RetentionDays
@@ -45,9 +51,17 @@ func NewNetwork(scope constructs.Construct, id string, props *NetworkProps) *Net
 	if natGateways == nil {
 		natGateways = jsii.Number(1)
 	}
+	// MaxAzs and AvailabilityZones exclude each other.
+	var maxAzs *float64
+	if props.AvailabilityZones == nil {
+		maxAzs = jsii.Number(2)
+	} else if n := len(*props.AvailabilityZones); n != 2 {
+		panic(fmt.Errorf("constructs.NewNetwork %q: AvailabilityZones must name exactly two zones, got %d", id, n))
+	}
 	vpc := awsec2.NewVpc(this, jsii.String("Vpc"), &awsec2.VpcProps{
-		MaxAzs:      jsii.Number(2),
-		NatGateways: natGateways,
+		MaxAzs:            maxAzs,
+		AvailabilityZones: props.AvailabilityZones,
+		NatGateways:       natGateways,
 		SubnetConfiguration: &[]*awsec2.SubnetConfiguration{
 			{Name: jsii.String("Public"), SubnetType: awsec2.SubnetType_PUBLIC, CidrMask: jsii.Number(24)},
 			// /20 leaves room for the tasks, the load balancer and CloudFront's VPC-origin network

@@ -1,6 +1,8 @@
 package constructs_test
 
 import (
+	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
@@ -28,6 +30,12 @@ func TestNetwork(t *testing.T) {
 			"CidrBlock":           "10.0.16.0/20",
 		}))
 	})
+	// Environment-agnostic: the zones are the region's first two, chosen by CloudFormation at deploy time.
+	check(t, "zones from the region", func() {
+		template.HasResourceProperties(jsii.String("AWS::EC2::Subnet"), assertions.Match_ObjectLike(&obj{
+			"AvailabilityZone": obj{"Fn::Select": []any{1, obj{"Fn::GetAZs": ""}}},
+		}))
+	})
 	check(t, "flow log", func() {
 		template.HasResourceProperties(jsii.String("AWS::EC2::FlowLog"), assertions.Match_ObjectLike(&obj{
 			"ResourceType":       "VPC",
@@ -53,4 +61,22 @@ func TestNetworkTwoNatGateways(t *testing.T) {
 	// THEN each zone has its own
 	template := synth(t, stack)
 	check(t, "two NAT gateways", func() { template.ResourceCountIs(jsii.String("AWS::EC2::NatGateway"), jsii.Number(2)) })
+}
+
+func TestNetworkInChosenZones(t *testing.T) {
+	// GIVEN a bare stack
+	stack := newStack()
+
+	// WHEN a Network names its two zones
+	appconstructs.NewNetwork(stack, "Network", &appconstructs.NetworkProps{AvailabilityZones: jsii.Strings("eu-west-1b", "eu-west-1c")})
+
+	// THEN its four subnets are in exactly those zones, two in each
+	template := synth(t, stack)
+	zones := map[string]int{}
+	for _, subnet := range resources(t, template, "AWS::EC2::Subnet") {
+		zones[fmt.Sprint(subnet["Properties"].(map[string]any)["AvailabilityZone"])]++
+	}
+	if want := map[string]int{"eu-west-1b": 2, "eu-west-1c": 2}; !reflect.DeepEqual(zones, want) {
+		t.Errorf("subnets per zone = %v, want %v", zones, want)
+	}
 }

@@ -100,40 +100,72 @@ type WebsiteDeploymentProps struct {
 	RuntimeConfig map[string]*string
 }
 
+// WebsiteDeployment is what Website.Deploy created.
+type WebsiteDeployment struct {
+	// Content publishes the web client's files, cacheable; nil when the content directory is missing.
+	Content awss3deployment.BucketDeployment
+	// RuntimeConfig publishes config.js with Cache-Control: no-cache.
+	RuntimeConfig awss3deployment.BucketDeployment
+}
+
 // Deploy publishes the web client and its runtime config.js to the bucket and invalidates the
-// distribution's cache. It uses the CDK's BucketDeployment, so no Lambda code of ours is involved. Old
-// files are pruned, so the bucket holds exactly one release.
-func (w *Website) Deploy(props *WebsiteDeploymentProps) awss3deployment.BucketDeployment {
+// distribution's cache. It uses the CDK's BucketDeployment, so no Lambda code of ours is involved.
+//
+// Two deployments, because Cache-Control is set per deployment. The client's files may be cached as usual.
+// config.js changes with every deploy that changes a URL or an id, under the same name, so it is served
+// with Cache-Control: no-cache: browsers revalidate it on every load instead of keeping a stale copy that
+// points at a deleted user pool. The content deployment prunes the bucket to exactly one release but
+// excludes config.js, which keeps the prune from deleting it.
+func (w *Website) Deploy(props *WebsiteDeploymentProps) *WebsiteDeployment {
+	if props == nil {
+		props = &WebsiteDeploymentProps{}
+	}
+	requireProps("Website.Deploy", *w.Node().Id(),
+		required{"Distribution", props.Distribution == nil}, required{"RuntimeConfig", props.RuntimeConfig == nil})
 	script, err := runtimeConfigScript(props.RuntimeConfig)
 	if err != nil {
 		panic(fmt.Sprintf("website: render %s: %v", RuntimeConfigKey, err))
 	}
-	sources := []awss3deployment.ISource{}
+	deployment := &WebsiteDeployment{}
 	if dir := props.ContentDirectory; dir != nil {
 		if info, err := os.Stat(*dir); err == nil && info.IsDir() {
 			// The directory's own config.js holds local defaults for `make run`; the deployment writes its own.
-			sources = append(sources, awss3deployment.Source_Asset(dir, &awss3assets.AssetOptions{
-				Exclude: jsii.Strings(RuntimeConfigKey),
-			}))
+			deployment.Content = awss3deployment.NewBucketDeployment(w.Construct, jsii.String("Deployment"), &awss3deployment.BucketDeploymentProps{
+				DestinationBucket: w.Bucket,
+				Sources: &[]awss3deployment.ISource{awss3deployment.Source_Asset(dir, &awss3assets.AssetOptions{
+					Exclude: jsii.Strings(RuntimeConfigKey),
+				})},
+				Exclude:           jsii.Strings(RuntimeConfigKey),
+				Distribution:      props.Distribution,
+				DistributionPaths: jsii.Strings("/*"),
+				Prune:             jsii.Bool(true),
+				MemoryLimit:       jsii.Number(bucketDeploymentMemoryMiB),
+			})
 		} else {
 			awscdk.Annotations_Of(w.Construct).AddWarningV2(jsii.String("novasonic:website-content-missing"), jsii.String(fmt.Sprintf(
 				"web client directory %s not found: only %s is deployed; build or add the web client and deploy again",
 				*dir, RuntimeConfigKey)), nil)
 		}
 	}
-	sources = append(sources, awss3deployment.Source_Data(jsii.String(RuntimeConfigKey), jsii.String(script), nil))
-
-	deployment := awss3deployment.NewBucketDeployment(w.Construct, jsii.String("Deployment"), &awss3deployment.BucketDeploymentProps{
+	deployment.RuntimeConfig = awss3deployment.NewBucketDeployment(w.Construct, jsii.String("RuntimeConfig"), &awss3deployment.BucketDeploymentProps{
 		DestinationBucket: w.Bucket,
-		Sources:           &sources,
-		Distribution:      props.Distribution,
-		DistributionPaths: jsii.Strings("/*"),
-		Prune:             jsii.Bool(true),
-		MemoryLimit:       jsii.Number(512),
+		Sources:           &[]awss3deployment.ISource{awss3deployment.Source_Data(jsii.String(RuntimeConfigKey), jsii.String(script), nil)},
+		CacheControl:      &[]awss3deployment.CacheControl{awss3deployment.CacheControl_NoCache()},
+		// One object among the content's: pruning here would delete the web client.
+		Prune:        jsii.Bool(false),
+		Distribution: props.Distribution,
+		// Its own invalidation, after its own upload: the content's /* may finish first, and an edge
+		// would then cache the previous config.js again (it carried no Cache-Control before this change).
+		DistributionPaths: jsii.Strings("/" + RuntimeConfigKey),
+		// The same memory as the content deployment, so both share the CDK's one handler function.
+		MemoryLimit: jsii.Number(bucketDeploymentMemoryMiB),
 	})
-	suppressBucketDeploymentFindings(deployment)
+	suppressBucketDeploymentFindings(deployment.RuntimeConfig)
 	return deployment
 }
+
+// bucketDeploymentMemoryMiB is the memory of the CDK's BucketDeployment handler, which unzips the assets.
+const bucketDeploymentMemoryMiB = 512
 
 // runtimeConfigScript renders config.js. Keys are sorted (encoding/json), so the template is stable.
 func runtimeConfigScript(values map[string]*string) (string, error) {

@@ -1,6 +1,8 @@
 package constructs_test
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -75,21 +77,15 @@ func TestWebsiteDeployWithoutContent(t *testing.T) {
 		RuntimeConfig:    map[string]*string{"websocketUrl": jsii.String("wss://example.cloudfront.net/interact-s2s")},
 	})
 
-	// THEN config.js alone is deployed with pruning and a cache invalidation, the buckets empty themselves
-	// on delete, and synth warns about the missing directory.
+	// THEN config.js alone is deployed, uncached by browsers, without pruning, with its own invalidation;
+	// the buckets empty themselves on delete, and synth warns about the missing directory.
 	template := synth(t, stack)
-	check(t, "deployment", func() {
-		template.HasResourceProperties(jsii.String("Custom::CDKBucketDeployment"), assertions.Match_ObjectLike(&obj{
-			"Prune":             true,
-			"DistributionPaths": []string{"/*"},
-		}))
-	})
 	deployments := resources(t, template, "Custom::CDKBucketDeployment")
-	for _, d := range deployments {
-		keys := d["Properties"].(map[string]any)["SourceObjectKeys"].([]any)
-		if len(keys) != 1 {
-			t.Errorf("SourceObjectKeys = %v, want only config.js", keys)
-		}
+	if len(deployments) != 1 {
+		t.Fatalf("%d deployments, want 1 (config.js)", len(deployments))
+	}
+	for id, d := range deployments {
+		assertRuntimeConfigDeployment(t, id, d)
 	}
 	check(t, "auto delete", func() {
 		template.ResourceCountIs(jsii.String("Custom::S3AutoDeleteObjects"), jsii.Number(2))
@@ -98,6 +94,22 @@ func TestWebsiteDeployWithoutContent(t *testing.T) {
 		assertions.Annotations_FromStack(stack).HasWarning(jsii.String("/Test/Website"),
 			assertions.Match_StringLikeRegexp(jsii.String("web client directory /nonexistent/web/static not found")))
 	})
+}
+
+// assertRuntimeConfigDeployment checks the deployment of config.js: one source, Cache-Control no-cache so
+// browsers revalidate it on every load, no pruning (it would delete the web client), and an invalidation
+// of /config.js.
+func assertRuntimeConfigDeployment(t *testing.T, id string, d map[string]any) {
+	t.Helper()
+	p := d["Properties"].(map[string]any)
+	got, _ := json.Marshal(map[string]any{
+		"SourceObjectKeys": len(p["SourceObjectKeys"].([]any)), "SystemMetadata": p["SystemMetadata"], "Prune": p["Prune"],
+		"DistributionPaths": p["DistributionPaths"], "Exclude": p["Exclude"],
+	})
+	want := `{"DistributionPaths":["/config.js"],"Exclude":null,"Prune":false,"SourceObjectKeys":1,"SystemMetadata":{"cache-control":"no-cache"}}`
+	if string(got) != want {
+		t.Errorf("config.js deployment %s = %s\nwant %s", id, got, want)
+	}
 }
 
 func TestWebsiteDeployWithContent(t *testing.T) {
@@ -120,12 +132,26 @@ func TestWebsiteDeployWithContent(t *testing.T) {
 		RuntimeConfig:    map[string]*string{"voiceId": jsii.String("matthew")},
 	})
 
-	// THEN the page and the generated config.js are two sources, and there is no warning
+	// THEN the page is one cacheable deployment that prunes the bucket but leaves config.js alone, and
+	// config.js is another, uncached; there is no warning
 	template := synth(t, stack)
-	for _, d := range resources(t, template, "Custom::CDKBucketDeployment") {
-		keys := d["Properties"].(map[string]any)["SourceObjectKeys"].([]any)
-		if len(keys) != 2 {
-			t.Errorf("SourceObjectKeys = %v, want the content and config.js", keys)
+	deployments := resources(t, template, "Custom::CDKBucketDeployment")
+	if len(deployments) != 2 {
+		t.Fatalf("%d deployments, want 2 (the content and config.js)", len(deployments))
+	}
+	for id, d := range deployments {
+		if strings.HasPrefix(id, "WebsiteRuntimeConfig") {
+			assertRuntimeConfigDeployment(t, id, d)
+			continue
+		}
+		p := d["Properties"].(map[string]any)
+		got, _ := json.Marshal(map[string]any{
+			"SourceObjectKeys": len(p["SourceObjectKeys"].([]any)), "SystemMetadata": p["SystemMetadata"], "Prune": p["Prune"],
+			"DistributionPaths": p["DistributionPaths"], "Exclude": p["Exclude"],
+		})
+		want := `{"DistributionPaths":["/*"],"Exclude":["config.js"],"Prune":true,"SourceObjectKeys":1,"SystemMetadata":null}`
+		if string(got) != want {
+			t.Errorf("content deployment %s = %s\nwant %s", id, got, want)
 		}
 	}
 	check(t, "no warning", func() {

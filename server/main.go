@@ -31,6 +31,7 @@ import (
 
 	"novasonic/server/gateway"
 	"novasonic/server/localbedrock"
+	"novasonic/server/taskprotection"
 	"novasonic/server/tools"
 	"novasonic/server/web"
 )
@@ -57,6 +58,9 @@ type settings struct {
 	// The server-side tools' settings.
 	timeZone   *time.Location
 	weatherURL string
+	// ecsAgentURI is set by ECS in every task (not by operators); with it the gateway keeps its task
+	// protected from scale-in while conversations are live.
+	ecsAgentURI string
 }
 
 // The defaults. The model is Nova 2 Sonic: amazon.nova-sonic-v1:0 reached end of life on 2026-09-14.
@@ -146,6 +150,7 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 		healthcheck: *health, userPoolID: *pool, clientID: *client,
 		metricsNamespace: *metricsNamespace, metricsServiceName: *metricsService,
 		clientAddressHeader: *addrHeader, weatherURL: *weatherURL,
+		ecsAgentURI: strings.TrimSpace(getenv("ECS_AGENT_URI")),
 	}
 	var errs []error
 	cfg.drainTimeout = parseDuration("DRAIN_TIMEOUT", *drain, &errs)
@@ -280,6 +285,15 @@ func run(ctx context.Context, cfg settings, logger *slog.Logger, listening func(
 		metricsCtx, stopMetrics := context.WithCancel(context.Background())
 		defer stopMetrics()
 		go publishEMF(metricsCtx, os.Stdout, cfg.metricsNamespace, cfg.metricsServiceName, registry)
+	}
+	if cfg.ecsAgentURI != "" {
+		// Scale-in and deployments leave the task alone while it has conversations. Optional: without the
+		// agent the task is merely unprotected, so a bad URI is logged, never fatal.
+		if client, err := taskprotection.NewClient(cfg.ecsAgentURI, nil); err != nil {
+			logger.Warn("task scale-in protection off", "error", err.Error())
+		} else {
+			go taskprotection.NewProtector(client, gw.ActiveSessions, logger.With("component", "taskprotection")).Run(ctx)
+		}
 	}
 	if listening != nil {
 		listening(ln.Addr(), metricsAddr)

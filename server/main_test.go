@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -327,4 +328,49 @@ func TestTheDrainStartsAtOnceAndKeepsHealthAnswering(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// On ECS the agent sets ECS_AGENT_URI, and the gateway protects its task while a conversation is live.
+func TestOnECSTheTaskIsProtectedWhileAConversationIsLive(t *testing.T) {
+	// GIVEN the ECS agent's task-protection endpoint, standing in on a local server
+	calls := make(chan string, 16)
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		calls <- r.Method + " " + r.URL.Path + " " + string(body)
+		var req struct{ ProtectionEnabled bool }
+		_ = json.Unmarshal(body, &req)
+		_ = json.NewEncoder(w).Encode(map[string]any{"protection": map[string]any{
+			"ExpirationDate": nil, "ProtectionEnabled": req.ProtectionEnabled, "TaskArn": "arn:aws:ecs:us-east-1:123456789012:task/c/1",
+		}})
+	}))
+	defer agent.Close()
+	addr, _, _ := startLocal(t, func(cfg *settings) { cfg.ecsAgentURI = agent.URL + "/api/container-1" })
+
+	// WHEN a browser opens a conversation
+	conn := openConversation(t, addr)
+
+	// THEN the agent is asked to protect the task, and to release it once the conversation has ended
+	expect := func(want string) {
+		t.Helper()
+		select {
+		case got := <-calls:
+			if got != want {
+				t.Fatalf("agent call = %q, want %q", got, want)
+			}
+		case <-time.After(patience):
+			t.Fatalf("the agent was not called; want %q", want)
+		}
+	}
+	expect(`PUT /api/container-1/task-protection/v1/state {"ProtectionEnabled":true,"ExpiresInMinutes":10}`)
+	_ = conn.Close()
+	expect(`PUT /api/container-1/task-protection/v1/state {"ProtectionEnabled":false}`)
+}
+
+func TestTheECSAgentURIComesFromTheEnvironment(t *testing.T) {
+	cfg, err := loadSettings([]string{"-local"}, func(k string) string {
+		return map[string]string{"ECS_AGENT_URI": " http://169.254.170.2/api/0123-4567 "}[k]
+	})
+	if err != nil || cfg.ecsAgentURI != "http://169.254.170.2/api/0123-4567" {
+		t.Fatalf("ecsAgentURI = %q (err %v), want the ECS_AGENT_URI ECS sets", cfg.ecsAgentURI, err)
+	}
 }

@@ -3,23 +3,27 @@ package stacks_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	appconstructs "novasonic/constructs"
 	"novasonic/stacks"
+	"novasonic/stacks/templatecheck"
 )
 
 func TestBackendNagClean(t *testing.T) {
 	// GIVEN the ECS stack with AwsSolutions checks, as main_ecs.go builds it
-	s := backendStack(t)
+	s := naggedBackendStack(t)
 
 	// WHEN its annotations are read
 	var errors, warnings []string
@@ -48,7 +52,7 @@ func TestBackendSuppressionsHaveReasons(t *testing.T) {
 	s := backendStack(t)
 
 	// THEN every cdk-nag suppression gives a specific reason, and none covers a whole rule for the stack
-	for id, r := range s.json["Resources"].(map[string]any) {
+	for id, r := range s.tmpl["Resources"].(map[string]any) {
 		meta, _ := r.(map[string]any)["Metadata"].(map[string]any)
 		nag, _ := meta["cdk_nag"].(map[string]any)
 		rules, _ := nag["rules_to_suppress"].([]any)
@@ -59,39 +63,99 @@ func TestBackendSuppressionsHaveReasons(t *testing.T) {
 			}
 		}
 	}
-	if meta, ok := s.json["Metadata"].(map[string]any); ok {
+	if meta, ok := s.tmpl["Metadata"].(map[string]any); ok {
 		if _, ok := meta["cdk_nag"]; ok {
 			t.Errorf("stack-wide cdk-nag suppressions: %v", meta["cdk_nag"])
 		}
 	}
 }
 
-func TestBackendNoOpenIngress(t *testing.T) {
+func TestBackendSecurity(t *testing.T) {
+	// GIVEN the ECS stack with the default Bedrock region and model
+	s := backendStack(t)
+	cfg := stacks.DefaultConfig()
+
+	// THEN it keeps the rules every stack of the app keeps (templatecheck.Security): nothing admits the
+	// internet, Bedrock only on the model, private TLS-only buckets
+	for _, problem := range templatecheck.Security(s.tmpl, templatecheck.Bedrock{
+		Region: cfg.BedrockRegion, ModelID: cfg.ModelID, Actions: appconstructs.BedrockActions,
+	}) {
+		t.Error(problem)
+	}
+}
+
+func TestBackendLogGroupsFollowTheStage(t *testing.T) {
+	// GIVEN the default (dev) stage's stack
+	s := backendStack(t)
+
+	// THEN every log group, the CDK's own included, keeps logs one week and is deleted with the stack, and
+	// no Lambda function logs to a group outside the template
+	for _, problem := range templatecheck.LogGroups(s.tmpl, 7, "Delete") {
+		t.Error(problem)
+	}
+}
+
+func TestBackendSecurityGroupRules(t *testing.T) {
 	// GIVEN the ECS stack
 	s := backendStack(t)
 
-	// THEN no security group admits the internet, inline or as a separate rule
-	var rules []map[string]any
-	for _, sg := range s.resourcesOfType("AWS::EC2::SecurityGroup") {
-		inline, _ := props(sg)["SecurityGroupIngress"].([]any)
-		for _, r := range inline {
-			rules = append(rules, r.(map[string]any))
+	// THEN the security groups hold exactly these rules: CloudFront's VPC-origin group reaches the load
+	// balancer on 80, the load balancer reaches the tasks on 8080 (ingress and the matching egress), and
+	// the tasks reach AWS APIs on 443; no group allows all outbound traffic
+	want := []string{
+		"egress FrontDoorLoadBalancerSecurityGroup tcp 8080-8080 to sg ${GatewaySecurityGroup2F9FE498.GroupId}",
+		"egress GatewaySecurityGroup tcp 443-443 to 0.0.0.0/0",
+		"ingress FrontDoorLoadBalancerSecurityGroup tcp 80-80 from sg ${FrontDoorOriginSecurityGroupLookupB8307781.SecurityGroups.0.GroupId}",
+		"ingress GatewaySecurityGroup tcp 8080-8080 from sg ${FrontDoorLoadBalancerSecurityGroup616A7628.GroupId}",
+	}
+	if got := securityGroupRules(s.tmpl); !slices.Equal(got, want) {
+		t.Errorf("security group rules =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+// logicalIDHash is the hash CDK appends to a logical ID.
+var logicalIDHash = regexp.MustCompile(`[0-9A-F]{8}$`)
+
+// securityGroupRules renders every ingress and egress rule of the template, inline or separate, as one
+// sorted line each: direction, group (logical ID without its hash), protocol, ports and peer.
+func securityGroupRules(tmpl templatecheck.Template) []string {
+	groupName := func(id string) string { return logicalIDHash.ReplaceAllString(id, "") }
+	rule := func(direction, group string, r map[string]any) string {
+		var peer string
+		switch {
+		case r["CidrIp"] != nil:
+			peer = templatecheck.Render(r["CidrIp"])
+		case r["CidrIpv6"] != nil:
+			peer = templatecheck.Render(r["CidrIpv6"])
+		case r["SourceSecurityGroupId"] != nil:
+			peer = "sg " + templatecheck.Render(r["SourceSecurityGroupId"])
+		case r["DestinationSecurityGroupId"] != nil:
+			peer = "sg " + templatecheck.Render(r["DestinationSecurityGroupId"])
+		default:
+			peer = "? " + templatecheck.Render(r)
+		}
+		preposition := map[string]string{"ingress": "from", "egress": "to"}[direction]
+		return fmt.Sprintf("%s %s %v %v-%v %s %s", direction, group, r["IpProtocol"], r["FromPort"], r["ToPort"], preposition, peer)
+	}
+	var out []string
+	for id, sg := range tmpl.Resources("AWS::EC2::SecurityGroup") {
+		for _, direction := range []string{"ingress", "egress"} {
+			key := map[string]string{"ingress": "SecurityGroupIngress", "egress": "SecurityGroupEgress"}[direction]
+			inline, _ := props(sg)[key].([]any)
+			for _, r := range inline {
+				out = append(out, rule(direction, groupName(id), r.(map[string]any)))
+			}
 		}
 	}
-	for _, r := range s.resourcesOfType("AWS::EC2::SecurityGroupIngress") {
-		rules = append(rules, props(r))
-	}
-	for _, r := range rules {
-		if r["CidrIp"] == "0.0.0.0/0" || r["CidrIpv6"] == "::/0" {
-			t.Errorf("ingress open to the internet: %v", r)
-		}
-		if r["CidrIp"] != nil || r["CidrIpv6"] != nil {
-			t.Errorf("ingress from an address range instead of a security group: %v", r)
+	for direction, typ := range map[string]string{"ingress": "AWS::EC2::SecurityGroupIngress", "egress": "AWS::EC2::SecurityGroupEgress"} {
+		for _, r := range tmpl.Resources(typ) {
+			p := props(r)
+			group := strings.TrimSuffix(strings.TrimPrefix(templatecheck.Render(p["GroupId"]), "${"), ".GroupId}")
+			out = append(out, rule(direction, groupName(group), p))
 		}
 	}
-	if len(rules) != 2 {
-		t.Errorf("got %d ingress rules, want 2 (CloudFront to NLB, NLB to tasks)", len(rules))
-	}
+	sort.Strings(out)
+	return out
 }
 
 func TestBackendFrontDoor(t *testing.T) {
@@ -133,8 +197,13 @@ func TestBackendFrontDoor(t *testing.T) {
 			if behavior["CachePolicyId"] != "4135ea2d-6df8-44a3-9df3-4b5a84be39ad" {
 				t.Errorf("/interact-s2s cache policy %v, want CachingDisabled", behavior["CachePolicyId"])
 			}
-			if behavior["OriginRequestPolicyId"] != "216adef6-5c7f-47e4-b989-5492eafa07d3" {
-				t.Errorf("/interact-s2s origin request policy %v, want AllViewer (Sec-WebSocket-*, Origin, Host)", behavior["OriginRequestPolicyId"])
+			// Every viewer header (Sec-WebSocket-*, Origin, Host) plus the viewer's address, which the
+			// gateway reads through CLIENT_ADDRESS_HEADER.
+			policy := templatecheck.Render(behavior["OriginRequestPolicyId"])
+			config := props(s.tmpl.Resources("AWS::CloudFront::OriginRequestPolicy")[strings.Trim(policy, "${}")])["OriginRequestPolicyConfig"]
+			headers, _ := json.Marshal(config.(map[string]any)["HeadersConfig"])
+			if string(headers) != `{"HeaderBehavior":"allViewerAndWhitelistCloudFront","Headers":["CloudFront-Viewer-Address"]}` {
+				t.Errorf("/interact-s2s origin request policy %s forwards headers %s, want every viewer header and CloudFront-Viewer-Address", policy, headers)
 			}
 			if behavior["ViewerProtocolPolicy"] != "https-only" {
 				t.Errorf("/interact-s2s viewer protocol %v, want https-only", behavior["ViewerProtocolPolicy"])
@@ -142,60 +211,6 @@ func TestBackendFrontDoor(t *testing.T) {
 		}
 		if !found {
 			t.Error("no /interact-s2s behaviour")
-		}
-	}
-}
-
-func TestBackendBedrockOnlyOnModel(t *testing.T) {
-	// GIVEN the ECS stack with the default Bedrock region and model
-	s := backendStack(t)
-
-	// THEN every statement with a Bedrock action names only the model's ARN in the Bedrock region
-	var statements int
-	for id, p := range s.resourcesOfType("AWS::IAM::Policy") {
-		doc := props(p)["PolicyDocument"].(map[string]any)
-		for _, st := range doc["Statement"].([]any) {
-			statement := st.(map[string]any)
-			raw, _ := json.Marshal(statement["Action"])
-			if !strings.Contains(string(raw), "bedrock:") {
-				continue
-			}
-			statements++
-			resource, _ := json.Marshal(statement["Resource"])
-			if strings.HasPrefix(string(resource), "[") || strings.Contains(string(resource), `"*"`) ||
-				!strings.Contains(string(resource), ":bedrock:us-east-1::foundation-model/amazon.nova-2-sonic-v1:0") {
-				t.Errorf("%s: Bedrock statement on %s, want only the model ARN in us-east-1", id, resource)
-			}
-		}
-	}
-	if statements != 1 {
-		t.Errorf("got %d Bedrock statements, want 1", statements)
-	}
-}
-
-func TestBackendBucketsArePrivate(t *testing.T) {
-	// GIVEN the ECS stack
-	s := backendStack(t)
-
-	// THEN every bucket blocks public access and has a policy refusing requests without TLS
-	buckets := s.resourcesOfType("AWS::S3::Bucket")
-	tlsOnly := map[string]bool{}
-	for _, p := range s.resourcesOfType("AWS::S3::BucketPolicy") {
-		ref, _ := props(p)["Bucket"].(map[string]any)["Ref"].(string)
-		raw, _ := json.Marshal(props(p)["PolicyDocument"])
-		if strings.Contains(string(raw), `"aws:SecureTransport":"false"`) && strings.Contains(string(raw), `"Effect":"Deny"`) {
-			tlsOnly[ref] = true
-		}
-	}
-	for id, b := range buckets {
-		block, _ := props(b)["PublicAccessBlockConfiguration"].(map[string]any)
-		for _, k := range []string{"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"} {
-			if block[k] != true {
-				t.Errorf("bucket %s: %s = %v, want true", id, k, block[k])
-			}
-		}
-		if !tlsOnly[id] {
-			t.Errorf("bucket %s has no policy denying requests without TLS", id)
 		}
 	}
 }
@@ -216,22 +231,37 @@ func TestBackendService(t *testing.T) {
 			},
 		}))
 	})
-	check(t, "stop timeout and environment", func() {
+	check(t, "stop timeout", func() {
 		s.template.HasResourceProperties(jsii.String("AWS::ECS::TaskDefinition"), assertions.Match_ObjectLike(&obj{
-			"RuntimePlatform": obj{"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"},
-			"ContainerDefinitions": []any{assertions.Match_ObjectLike(&obj{
-				"StopTimeout": 120,
-				"Environment": assertions.Match_ArrayWith(&[]any{
-					obj{"Name": "ALLOWED_ORIGINS", "Value": obj{"Fn::Join": []any{"", []any{"https://", obj{"Fn::GetAtt": []any{"FrontDoorDistribution20F29BA2", "DomainName"}}}}}},
-					obj{"Name": "BEDROCK_MODEL_ID", "Value": "amazon.nova-2-sonic-v1:0"},
-					obj{"Name": "BEDROCK_REGION", "Value": "us-east-1"},
-					obj{"Name": "COGNITO_CLIENT_ID", "Value": obj{"Ref": "AuthUserPoolWebClient147E4E38"}},
-					obj{"Name": "COGNITO_USER_POOL_ID", "Value": obj{"Ref": "AuthUserPool8115E87F"}},
-					obj{"Name": "DRAIN_TIMEOUT", "Value": "110s"},
-				}),
-			})},
+			"RuntimePlatform":      obj{"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"},
+			"ContainerDefinitions": []any{assertions.Match_ObjectLike(&obj{"StopTimeout": 120})},
 		}))
 	})
+	// The whole environment, exactly: the gateway reads nothing else, and a missing or extra variable is a
+	// behaviour change. DRAIN_TIMEOUT stays below the 120 s stop timeout.
+	var environment []string
+	for _, td := range s.tmpl.Resources("AWS::ECS::TaskDefinition") {
+		for _, e := range props(td)["ContainerDefinitions"].([]any)[0].(map[string]any)["Environment"].([]any) {
+			v := e.(map[string]any)
+			environment = append(environment, fmt.Sprintf("%v=%s", v["Name"], templatecheck.Render(v["Value"])))
+		}
+	}
+	wantEnvironment := []string{
+		"ALLOWED_ORIGINS=https://${FrontDoorDistribution20F29BA2.DomainName}",
+		"BEDROCK_MODEL_ID=amazon.nova-2-sonic-v1:0",
+		"BEDROCK_REGION=us-east-1",
+		"CLIENT_ADDRESS_HEADER=CloudFront-Viewer-Address",
+		"COGNITO_CLIENT_ID=${AuthUserPoolWebClient147E4E38}",
+		"COGNITO_USER_POOL_ID=${AuthUserPool8115E87F}",
+		"DRAIN_TIMEOUT=110s",
+		"LOG_LEVEL=info",
+		"METRICS_NAMESPACE=NovaSonic",
+		"METRICS_SERVICE_NAME=nova-sonic-gateway-dev",
+		"PORT=8080",
+	}
+	if !slices.Equal(environment, wantEnvironment) {
+		t.Errorf("gateway environment =\n  %s\nwant\n  %s", strings.Join(environment, "\n  "), strings.Join(wantEnvironment, "\n  "))
+	}
 	check(t, "scaling policy", func() {
 		s.template.HasResourceProperties(jsii.String("AWS::ApplicationAutoScaling::ScalingPolicy"), assertions.Match_ObjectLike(&obj{
 			"TargetTrackingScalingPolicyConfiguration": assertions.Match_ObjectLike(&obj{
@@ -242,6 +272,80 @@ func TestBackendService(t *testing.T) {
 			}),
 		}))
 	})
+}
+
+func TestBackendTaskRole(t *testing.T) {
+	// GIVEN the ECS stack
+	s := backendStack(t)
+
+	// THEN the gateway's task role may do exactly two things: stream with the one Nova Sonic model, and
+	// set scale-in protection on the tasks of its own cluster
+	var statements []string
+	for id, p := range s.tmpl.Resources("AWS::IAM::Policy") {
+		if !strings.HasPrefix(id, "GatewayTaskDefinitionTaskRole") {
+			continue
+		}
+		for _, st := range props(p)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			statements = append(statements, templatecheck.Render(st))
+		}
+	}
+	want := []string{
+		`{"Action":"ecs:UpdateTaskProtection","Effect":"Allow","Resource":{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":ecs:",{"Ref":"AWS::Region"},":",{"Ref":"AWS::AccountId"},":task/",{"Ref":"GatewayCluster47699BCF"},"/*"]]}}`,
+		`{"Action":["bedrock:InvokeModel","bedrock:InvokeModelWithBidirectionalStream"],"Effect":"Allow","Resource":{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":bedrock:us-east-1::foundation-model/amazon.nova-2-sonic-v1:0"]]}}`,
+	}
+	if !slices.Equal(statements, want) {
+		t.Errorf("task role statements =\n  %s\nwant\n  %s", strings.Join(statements, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+func TestBackendWebClientConfig(t *testing.T) {
+	// GIVEN the ECS stack, synthesized into its cloud assembly
+	s := backendStack(t)
+
+	// WHEN the config.js it deploys is read back from the assembly, with each deploy-time value rendered
+	var deployment map[string]any
+	for id, d := range s.tmpl.Resources("Custom::CDKBucketDeployment") {
+		if strings.HasPrefix(id, "WebsiteRuntimeConfig") {
+			deployment = props(d)
+		}
+	}
+	if deployment == nil {
+		t.Fatal("no config.js deployment")
+	}
+	key := deployment["SourceObjectKeys"].([]any)[0].(string)
+	script, err := os.ReadFile(filepath.Join(*s.app.Outdir(), "asset."+strings.TrimSuffix(key, ".zip"), appconstructs.RuntimeConfigKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered := string(script)
+	for marker, value := range deployment["SourceMarkers"].([]any)[0].(map[string]any) {
+		rendered = strings.ReplaceAll(rendered, marker, templatecheck.Render(value))
+	}
+	body := strings.TrimSuffix(strings.TrimSpace(rendered[strings.Index(rendered, "=")+1:]), ";")
+	var config map[string]string
+	if err := json.Unmarshal([]byte(body), &config); err != nil {
+		t.Fatalf("config.js is not `%s = {...};`: %v\n%s", appconstructs.RuntimeConfigGlobal, err, rendered)
+	}
+
+	// THEN it sets the web client's keys (server/web/static/config.js documents them) to this stack's
+	// values, exactly
+	want := map[string]string{
+		"auth":             "cognito",
+		"cognitoDomain":    "https://${AuthUserPoolDomain31C6792A}.auth.${AWS::Region}.amazoncognito.com",
+		"redirectUri":      "https://${FrontDoorDistribution20F29BA2.DomainName}/",
+		"region":           "${AWS::Region}",
+		"scopes":           "openid email profile",
+		"userPoolClientId": "${AuthUserPoolWebClient147E4E38}",
+		"userPoolId":       "${AuthUserPool8115E87F}",
+		"voiceId":          "matthew",
+		"websocketUrl":     "wss://${FrontDoorDistribution20F29BA2.DomainName}/interact-s2s",
+	}
+	if !maps.Equal(config, want) {
+		t.Errorf("config.js =\n  %v\nwant\n  %v", config, want)
+	}
+	if !strings.HasPrefix(rendered, "// Written at deploy time by the CDK stack; do not edit.\n"+appconstructs.RuntimeConfigGlobal+" = {") {
+		t.Errorf("config.js does not assign %s:\n%s", appconstructs.RuntimeConfigGlobal, rendered)
+	}
 }
 
 func TestBackendStatefulLogicalIDs(t *testing.T) {
@@ -259,7 +363,7 @@ func TestBackendStatefulLogicalIDs(t *testing.T) {
 		"GatewayLogGroup8257D8DD":       "AWS::Logs::LogGroup",
 		"FrontDoorDistribution20F29BA2": "AWS::CloudFront::Distribution",
 	} {
-		r, ok := s.json["Resources"].(map[string]any)[id].(map[string]any)
+		r, ok := s.tmpl["Resources"].(map[string]any)[id].(map[string]any)
 		if !ok || r["Type"] != typ {
 			t.Errorf("no %s with logical ID %s", typ, id)
 		}
@@ -272,14 +376,18 @@ func TestBackendOutputs(t *testing.T) {
 
 	// THEN it has the outputs docs/ecs-stack.md lists
 	want := []string{"BedrockModelId", "BedrockRegion", "CloudFrontUrl", "ClusterName", "CreateUserCommand",
-		"LogGroupName", "ManagedLoginUrl", "ServiceName", "UserPoolClientId", "UserPoolId", "WebSocketUrl"}
-	var got []string
-	for k := range s.json["Outputs"].(map[string]any) {
-		got = append(got, k)
-	}
-	sort.Strings(got)
-	if strings.Join(got, ",") != strings.Join(want, ",") {
+		"LogGroupName", "ServiceName", "UserPoolClientId", "UserPoolId", "WebSocketUrl"}
+	got := slices.Sorted(maps.Keys(s.tmpl.Outputs()))
+	if !slices.Equal(got, want) {
 		t.Errorf("outputs = %v\nwant %v", got, want)
+	}
+
+	// AND none leads to Cognito's managed login directly: the web client starts sign-in itself, with a
+	// state and a PKCE challenge kept in the tab, and refuses a code that arrives without them
+	for id, output := range s.tmpl.Outputs() {
+		if value := templatecheck.Render(output.(map[string]any)["Value"]); strings.Contains(value, ".amazoncognito.com") {
+			t.Errorf("output %s = %s leads to managed login; users should open CloudFrontUrl and sign in there", id, value)
+		}
 	}
 }
 
@@ -291,7 +399,7 @@ func TestBackendGolden(t *testing.T) {
 	s := backendStack(t)
 
 	// WHEN its template is rendered with asset hashes masked (they change with every edit of server/)
-	raw, err := json.MarshalIndent(s.json, "", "  ")
+	raw, err := json.MarshalIndent(s.tmpl, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,30 +419,16 @@ func TestBackendGolden(t *testing.T) {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("template differs from %s; run `go test ./stacks -run Golden -update` and review the diff:\n%s", path, firstDiff(want, got))
+		var wantJSON, gotJSON any
+		if err := json.Unmarshal(want, &wantJSON); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		_ = json.Unmarshal(got, &gotJSON)
+		changes := templatecheck.Diff(wantJSON, gotJSON)
+		if len(changes) == 0 {
+			changes = []string{"(formatting only)"}
+		}
+		t.Errorf("template differs from %s at %d paths; run `go test ./stacks -run Golden -update` and review the diff:\n  %s",
+			path, len(changes), strings.Join(changes, "\n  "))
 	}
-}
-
-// firstDiff shows the first differing line with some context.
-func firstDiff(want, got []byte) string {
-	w, g := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return "line " + strconv.Itoa(i+1) + ":\n  want: " + wl + "\n  got:  " + gl
-		}
-	}
-	return ""
-}
-
-// describe renders an annotation (construct path, level and message) for a failure message.
-func describe(data any) string {
-	b, _ := json.Marshal(data)
-	return string(b)
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
@@ -32,6 +31,7 @@ const (
 	KeyAllowedOrigins        = "allowedOrigins"
 	KeyGeoAllowList          = "geoAllowList"
 	KeyNatGateways           = "natGateways"
+	KeyAvailabilityZones     = "availabilityZones"
 	KeyMfa                   = "mfa"
 	KeyUserPoolFeaturePlan   = "userPoolFeaturePlan"
 	KeyWebACLArn             = "webAclArn"
@@ -43,8 +43,9 @@ const ProductionStage = "prod"
 // Config is the app's configuration, read once from the CDK context and passed down as props. The zero
 // value is not valid; use DefaultConfig or LoadConfig.
 type Config struct {
-	// Stage names the deployment. "prod" retains the user pool, buckets and log groups when the stack is
-	// deleted and keeps logs longer; any other stage deletes them with the stack. Default "dev".
+	// Stage names the deployment. Every stage but DefaultStage is its own stack (StackName) with its own
+	// resources. "prod" retains the user pool, buckets and log groups when the stack is deleted and keeps
+	// logs longer; any other stage deletes them with the stack. Default DefaultStage ("dev").
 	Stage string
 	// BedrockRegion is where the gateway calls Bedrock, independent of the stack's region.
 	// Default "us-east-1".
@@ -73,6 +74,11 @@ type Config struct {
 	GeoAllowList []string
 	// NatGateways is 1 (shared by both zones) or 2 (one per zone). Default 1.
 	NatGateways int
+	// AvailabilityZones are the two zone names (us-east-1a, not the zone ID use1-az1) the VPC spans, for
+	// accounts where a zone the region would otherwise give first cannot host CloudFront VPC origins.
+	// Default none: the first two zones of the deploying region, resolved at deploy time, which keeps the
+	// stack environment-agnostic.
+	AvailabilityZones []string
 	// Mfa is "off", "optional" or "required" (TOTP). Default "optional".
 	Mfa string
 	// UserPoolFeaturePlan is "essentials" or "plus" (threat protection, billed per user).
@@ -85,7 +91,7 @@ type Config struct {
 // DefaultConfig returns the configuration used for every key that the context leaves out.
 func DefaultConfig() Config {
 	return Config{
-		Stage:                 "dev",
+		Stage:                 DefaultStage,
 		BedrockRegion:         "us-east-1",
 		ModelID:               "amazon.nova-2-sonic-v1:0",
 		VoiceID:               "matthew",
@@ -124,6 +130,9 @@ func ParseConfig(lookup func(key string) any) (Config, error) {
 	p.list(KeyAllowedOrigins, &c.AllowedOrigins, validOrigin, "comma-separated origins such as https://app.example.com or http://localhost:8080 (scheme and host, no path)")
 	p.list(KeyGeoAllowList, &c.GeoAllowList, countryPattern.MatchString, "comma-separated ISO 3166-1 alpha-2 country codes in capitals, such as US,CA,DE")
 	p.integer(KeyNatGateways, &c.NatGateways, 1, 2)
+	p.list(KeyAvailabilityZones, &c.AvailabilityZones, zonePattern.MatchString,
+		"two availability zone names of the deploying region such as us-east-1a,us-east-1b (names, not zone IDs such as use1-az1: "+
+			"aws ec2 describe-availability-zones --query 'AvailabilityZones[].[ZoneName,ZoneId]' lists both)")
 	p.oneOf(KeyMfa, &c.Mfa, "off", "optional", "required")
 	p.oneOf(KeyUserPoolFeaturePlan, &c.UserPoolFeaturePlan, "essentials", "plus")
 	p.str(KeyWebACLArn, &c.WebACLArn, webACLPattern, "a WAF web ACL ARN with global (CLOUDFRONT) scope: arn:aws:wafv2:us-east-1:<account>:global/webacl/<name>/<id>")
@@ -138,6 +147,9 @@ func ParseConfig(lookup func(key string) any) (Config, error) {
 	if c.DesiredTasks != 0 && (c.DesiredTasks < c.MinTasks || c.DesiredTasks > c.MaxTasks) {
 		p.errs = append(p.errs, fmt.Errorf("%s must lie between %s and %s (%d to %d), got %d; or leave it unset so autoscaling owns the count",
 			KeyDesiredTasks, KeyMinTasks, KeyMaxTasks, c.MinTasks, c.MaxTasks, c.DesiredTasks))
+	}
+	if err := validZones(c.AvailabilityZones); err != nil {
+		p.errs = append(p.errs, err)
 	}
 	if err := validFargateSize(c.TaskCPU, c.TaskMemoryMiB); err != nil {
 		p.errs = append(p.errs, err)
@@ -159,12 +171,13 @@ func (c Config) RemovalPolicy() awscdk.RemovalPolicy {
 	return awscdk.RemovalPolicy_DESTROY
 }
 
-// LogRetention is three months for production and one week for every other stage.
-func (c Config) LogRetention() awslogs.RetentionDays {
+// LogRetentionDays is how long every log group of the stack keeps its events: three months for production
+// and one week for every other stage.
+func (c Config) LogRetentionDays() float64 {
 	if c.IsProduction() {
-		return awslogs.RetentionDays_THREE_MONTHS
+		return 90
 	}
-	return awslogs.RetentionDays_ONE_WEEK
+	return 7
 }
 
 // CognitoMfa maps Mfa to the CDK value.
@@ -193,7 +206,10 @@ var (
 	modelPattern   = regexp.MustCompile(`^[a-z0-9-]+(\.[a-z0-9-]+)+(-v[0-9]+)?(:[0-9a-z]+)*$`)
 	voicePattern   = regexp.MustCompile(`^[a-z][a-z_-]{1,31}$`)
 	countryPattern = regexp.MustCompile(`^[A-Z]{2}$`)
-	webACLPattern  = regexp.MustCompile(`^arn:aws[a-z-]*:wafv2:us-east-1:[0-9]{12}:global/webacl/[A-Za-z0-9_-]+/[a-f0-9-]+$`)
+	// A zone name is its region's code plus one letter. Local Zones and Wavelength Zones (us-west-2-lax-1a)
+	// are not what this two-zone VPC is designed for, so they do not match.
+	zonePattern   = regexp.MustCompile(`^([a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9])[a-z]$`)
+	webACLPattern = regexp.MustCompile(`^arn:aws[a-z-]*:wafv2:us-east-1:[0-9]{12}:global/webacl/[A-Za-z0-9_-]+/[a-f0-9-]+$`)
 	// Cross-region inference profiles put a geography before the provider; the bidirectional stream
 	// runs in one region and the grant names one foundation model.
 	inferenceProfilePattern = regexp.MustCompile(`^(us|eu|apac|jp|au|ca|us-gov|global)\.`)
@@ -212,6 +228,24 @@ func validOrigin(s string) bool {
 		return u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1"
 	}
 	return false
+}
+
+// validZones checks that a zone list, when given, names two different zones of one region: the VPC has
+// exactly two zones, and the stack deploys to one region.
+func validZones(zones []string) error {
+	if len(zones) == 0 {
+		return nil
+	}
+	if len(zones) != 2 {
+		return fmt.Errorf("%s must name exactly two zones, got %d (%s)", KeyAvailabilityZones, len(zones), strings.Join(zones, ","))
+	}
+	if zones[0] == zones[1] {
+		return fmt.Errorf("%s must name two different zones, got %s twice", KeyAvailabilityZones, zones[0])
+	}
+	if a, b := zonePattern.FindStringSubmatch(zones[0])[1], zonePattern.FindStringSubmatch(zones[1])[1]; a != b {
+		return fmt.Errorf("%s must name zones of one region (the stack's), got %s in %s and %s in %s", KeyAvailabilityZones, zones[0], a, zones[1], b)
+	}
+	return nil
 }
 
 // fargateMemory lists, per CPU size, the smallest and largest memory and the step, in MiB.

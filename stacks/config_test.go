@@ -36,17 +36,18 @@ func TestConfigDefaults(t *testing.T) {
 func TestConfigParsesJSONAndStrings(t *testing.T) {
 	// GIVEN values as cdk.json gives them (JSON numbers, arrays) and as -c gives them (strings)
 	ctx := map[string]any{
-		"stage":          "prod",
-		"bedrockRegion":  "eu-north-1",
-		"minTasks":       3.0,
-		"maxTasks":       "12",
-		"desiredTasks":   "4",
-		"taskCpu":        "2048",
-		"taskMemoryMiB":  4096.0,
-		"allowedOrigins": "https://app.example.com, http://localhost:8080",
-		"geoAllowList":   []any{"US", "CA"},
-		"natGateways":    "2",
-		"mfa":            "required",
+		"stage":             "prod",
+		"bedrockRegion":     "eu-north-1",
+		"minTasks":          3.0,
+		"maxTasks":          "12",
+		"desiredTasks":      "4",
+		"taskCpu":           "2048",
+		"taskMemoryMiB":     4096.0,
+		"allowedOrigins":    "https://app.example.com, http://localhost:8080",
+		"geoAllowList":      []any{"US", "CA"},
+		"natGateways":       "2",
+		"mfa":               "required",
+		"availabilityZones": "us-east-1b, us-east-1c",
 	}
 
 	// WHEN it is parsed
@@ -63,6 +64,7 @@ func TestConfigParsesJSONAndStrings(t *testing.T) {
 	want.AllowedOrigins = []string{"https://app.example.com", "http://localhost:8080"}
 	want.GeoAllowList = []string{"US", "CA"}
 	want.NatGateways, want.Mfa = 2, "required"
+	want.AvailabilityZones = []string{"us-east-1b", "us-east-1c"}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("config = %+v\nwant %+v", cfg, want)
 	}
@@ -93,8 +95,16 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		"country":           {map[string]any{"geoAllowList": "us"}, `geoAllowList must be comma-separated ISO 3166-1 alpha-2 country codes in capitals, such as US,CA,DE, got "us"`},
 		"nat":               {map[string]any{"natGateways": 0.0}, `natGateways must be a whole number from 1 to 2, got "0"`},
 		"mfa":               {map[string]any{"mfa": "yes"}, `mfa must be one of off, optional, required, got "yes"`},
-		"plan":              {map[string]any{"userPoolFeaturePlan": "lite"}, `userPoolFeaturePlan must be one of essentials, plus, got "lite"`},
-		"web acl":           {map[string]any{"webAclArn": "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/x/1"}, `webAclArn must be a WAF web ACL ARN with global (CLOUDFRONT) scope`},
+		"zone ID instead of a name": {map[string]any{"availabilityZones": "use1-az1,use1-az2"},
+			`availabilityZones must be two availability zone names of the deploying region such as us-east-1a,us-east-1b (names, not zone IDs such as use1-az1: aws ec2 describe-availability-zones --query 'AvailabilityZones[].[ZoneName,ZoneId]' lists both), got "use1-az1"`},
+		"one zone":      {map[string]any{"availabilityZones": "us-east-1a"}, "availabilityZones must name exactly two zones, got 1 (us-east-1a)"},
+		"three zones":   {map[string]any{"availabilityZones": []any{"eu-west-1a", "eu-west-1b", "eu-west-1c"}}, "availabilityZones must name exactly two zones, got 3 (eu-west-1a,eu-west-1b,eu-west-1c)"},
+		"the same zone": {map[string]any{"availabilityZones": "us-east-1a,us-east-1a"}, "availabilityZones must name two different zones, got us-east-1a twice"},
+		"zones of two regions": {map[string]any{"availabilityZones": "us-east-1a,us-west-2a"},
+			"availabilityZones must name zones of one region (the stack's), got us-east-1a in us-east-1 and us-west-2a in us-west-2"},
+		"local zone": {map[string]any{"availabilityZones": "us-west-2a,us-west-2-lax-1a"}, `got "us-west-2-lax-1a"`},
+		"plan":       {map[string]any{"userPoolFeaturePlan": "lite"}, `userPoolFeaturePlan must be one of essentials, plus, got "lite"`},
+		"web acl":    {map[string]any{"webAclArn": "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/x/1"}, `webAclArn must be a WAF web ACL ARN with global (CLOUDFRONT) scope`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			// GIVEN a context with one bad value WHEN it is parsed

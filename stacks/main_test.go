@@ -3,6 +3,7 @@ package stacks_test
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"novasonic/stacks"
+	"novasonic/stacks/templatecheck"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden templates in testdata/")
@@ -21,45 +23,64 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
 	jsii.Close()
+	if prodAssembly.dir != "" {
+		_ = os.RemoveAll(prodAssembly.dir)
+	}
 	os.Exit(code)
 }
 
-// synthesized is one stack synthesized once per test binary: synth with cdk-nag costs seconds.
+// synthesized is one stack synthesized once per test binary: a synth costs seconds.
 type synthesized struct {
 	once     sync.Once
+	app      awscdk.App
 	stack    awscdk.Stack
 	template assertions.Template
-	json     map[string]any
+	tmpl     templatecheck.Template
 	err      any
 }
 
-var backend synthesized
+// The ECS stack with the default configuration, synthesized twice: once as main_ecs.go builds it, with
+// cdk-nag, for the nag test alone; once without cdk-nag for every other test. An unsuppressed nag error
+// fails synthesis outright, and it must fail only the nag test, not hide every other property behind one
+// message.
+var backend, naggedBackend synthesized
 
-// backendStack synthesizes NovaSonicSolutionBackendStack with the default configuration and cdk-nag,
-// exactly as main_ecs.go does.
+// backendStack returns NovaSonicSolutionBackendStack with the default configuration, without cdk-nag.
 func backendStack(t *testing.T) *synthesized {
 	t.Helper()
-	backend.once.Do(func() {
-		defer func() { backend.err = recover() }()
-		app := stacks.NewApp()
-		stacks.AddNagChecks(app)
-		backend.stack = stacks.NewBackendStack(app, stacks.BackendStackName, &stacks.BackendStackProps{
-			Config: stacks.DefaultConfig(),
-		})
-		backend.template = assertions.Template_FromStack(backend.stack, nil)
-		raw, err := json.Marshal(backend.template.ToJSON())
+	return synthesize(t, &backend, false)
+}
+
+// naggedBackendStack returns the same stack with cdk-nag's AwsSolutions checks attached, exactly as
+// main_ecs.go builds it.
+func naggedBackendStack(t *testing.T) *synthesized {
+	t.Helper()
+	return synthesize(t, &naggedBackend, true)
+}
+
+func synthesize(t *testing.T, s *synthesized, nag bool) *synthesized {
+	t.Helper()
+	s.once.Do(func() {
+		defer func() { s.err = recover() }()
+		s.app = stacks.NewApp()
+		if nag {
+			stacks.AddNagChecks(s.app)
+		}
+		cfg := stacks.DefaultConfig()
+		s.stack = stacks.NewBackendStack(s.app, stacks.StackName(stacks.BackendStackName, cfg), &stacks.BackendStackProps{Config: cfg})
+		s.template = assertions.Template_FromStack(s.stack, nil)
+		raw, err := json.Marshal(s.template.ToJSON())
 		if err != nil {
 			panic(err)
 		}
-		if err := json.Unmarshal(raw, &backend.json); err != nil {
+		if s.tmpl, err = templatecheck.Parse(raw); err != nil {
 			panic(err)
 		}
 	})
-	if backend.err != nil {
-		// cdk-nag errors are annotations that fail synth outright; their ERROR lines are printed above.
-		t.Fatalf("synthesize %s: %v", stacks.BackendStackName, backend.err)
+	if s.err != nil {
+		t.Fatalf("synthesize %s (cdk-nag %v): %v", stacks.BackendStackName, nag, s.err)
 	}
-	return &backend
+	return s
 }
 
 // check runs a jsii assertion, which panics on mismatch, and turns the panic into a test failure.
@@ -75,21 +96,22 @@ func check(t *testing.T, what string, assertion func()) {
 
 // resourcesOfType returns the template's resources of one type, keyed by logical ID.
 func (s *synthesized) resourcesOfType(resourceType string) map[string]map[string]any {
-	out := map[string]map[string]any{}
-	for id, r := range s.json["Resources"].(map[string]any) {
-		res := r.(map[string]any)
-		if res["Type"] == resourceType {
-			out[id] = res
-		}
-	}
-	return out
+	return s.tmpl.Resources(resourceType)
 }
 
 // props returns a resource's Properties.
 func props(resource map[string]any) map[string]any {
-	p, _ := resource["Properties"].(map[string]any)
-	return p
+	return templatecheck.Properties(resource)
 }
 
 // obj is a shorthand for a JSON object in expected template fragments.
 type obj = map[string]any
+
+// describe renders an annotation (construct path, level and message) for a failure message.
+func describe(data any) string {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Sprint(data)
+	}
+	return string(b)
+}
