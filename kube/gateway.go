@@ -80,8 +80,7 @@ type Gateway struct {
 	// PodCPUMillicores and PodMemoryMiB are the Fargate size each pod is provisioned with; the container's
 	// requests are derived by FargateResources. Default: 1000 and 2048 (1 vCPU, 2 GB, the ECS task size).
 	PodCPUMillicores, PodMemoryMiB int64
-	// MinReplicas is the fewest pods the autoscaler keeps, and the Deployment's initial count.
-	// Default: 2, one per availability zone.
+	// MinReplicas is the fewest pods the autoscaler keeps. Default: 2, one per availability zone.
 	MinReplicas int32
 	// MaxReplicas is the most pods the autoscaler starts. Default: 10.
 	MaxReplicas int32
@@ -265,8 +264,9 @@ func (g Gateway) deployment(resources corev1.ResourceRequirements, drain Drain, 
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: g.meta(Name),
 		Spec: appsv1.DeploymentSpec{
-			// The autoscaler owns the count from here on; this is only where a new Deployment starts.
-			Replicas: new(g.MinReplicas),
+			// No replicas: the autoscaler owns the count. kubectl apply sets every field the manifest names,
+			// so a count here would reset the autoscaler's on every deploy. A new Deployment starts with one
+			// pod and the autoscaler raises it to MinReplicas within seconds.
 			Selector: &metav1.LabelSelector{MatchLabels: selectorLabels()},
 			// Like the ECS service (minimum healthy 100 %, maximum 200 %): a full set of new pods becomes
 			// ready, and healthy in the target group through the readiness gate, before old ones drain.
