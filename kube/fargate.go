@@ -7,9 +7,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-// FargateOverheadMiB is the memory Fargate adds to every pod's requests for the kubelet, kube-proxy and
-// containerd before it picks a size (EKS user guide, "Fargate Pod configuration details").
-const FargateOverheadMiB = 256
+// Memory a Fargate pod needs besides its containers (EKS user guide).
+const (
+	// FargateOverheadMiB is what Fargate adds to every pod's requests for the kubelet, kube-proxy and
+	// containerd before it picks a size ("Fargate Pod configuration details").
+	FargateOverheadMiB = 256
+	// LogRouterMiB is left free for Fargate's log router, which the guide says to plan up to 50 MB for
+	// ("Start AWS Fargate logging", size considerations).
+	LogRouterMiB = 50
+)
 
 // fargateSizes lists, per vCPU in millicores, the pod memory sizes in MiB that EKS on Fargate offers.
 var fargateSizes = map[int64][]int64{
@@ -36,8 +42,9 @@ func gibRange(from, to, step int64) []int64 {
 //
 // Fargate sizes a pod from its requests plus FargateOverheadMiB and rounds up to the next size, so a
 // container that asks for the whole size lands on the next one (1 vCPU and 2 GiB would become 1 vCPU and
-// 3 GiB). The container therefore asks for the size less the overhead. Limits equal requests: Fargate
-// runs every pod with guaranteed quality of service and expects them to.
+// 3 GiB). The container therefore asks for the size less the overhead and less LogRouterMiB, which stays
+// free for the log router. Limits equal requests: Fargate runs every pod with guaranteed quality of
+// service and expects them to.
 func FargateResources(cpuMillicores, memoryMiB int64) (corev1.ResourceRequirements, error) {
 	sizes, ok := fargateSizes[cpuMillicores]
 	if !ok {
@@ -52,7 +59,7 @@ func FargateResources(cpuMillicores, memoryMiB int64) (corev1.ResourceRequiremen
 	}
 	list := corev1.ResourceList{
 		corev1.ResourceCPU:    *resource.NewMilliQuantity(cpuMillicores, resource.DecimalSI),
-		corev1.ResourceMemory: *resource.NewQuantity((memoryMiB-FargateOverheadMiB)*1024*1024, resource.BinarySI),
+		corev1.ResourceMemory: *resource.NewQuantity((memoryMiB-FargateOverheadMiB-LogRouterMiB)*1024*1024, resource.BinarySI),
 	}
 	return corev1.ResourceRequirements{Requests: list, Limits: list.DeepCopy()}, nil
 }

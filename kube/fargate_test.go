@@ -6,16 +6,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-func TestFargateResourcesLeaveRoomForFargatesOverhead(t *testing.T) {
+func TestFargateResourcesLeaveRoomForFargatesOverheadAndTheLogRouter(t *testing.T) {
 	tests := map[string]struct {
 		cpuMillicores, memoryMiB int64
 		wantCPU, wantMemory      string
 	}{
-		"1 vCPU, 2 GB (the default)": {1000, 2048, "1", "1792Mi"},
-		"smallest":                   {250, 512, "250m", "256Mi"},
-		"0.5 vCPU, 4 GB":             {500, 4096, "500m", "3840Mi"},
-		"4 vCPU, 30 GB":              {4000, 30720, "4", "30464Mi"},
-		"16 vCPU, 120 GB":            {16000, 122880, "16", "122624Mi"},
+		"1 vCPU, 2 GB (the default)": {1000, 2048, "1", "1742Mi"},
+		"smallest":                   {250, 512, "250m", "206Mi"},
+		"0.5 vCPU, 4 GB":             {500, 4096, "500m", "3790Mi"},
+		"4 vCPU, 30 GB":              {4000, 30720, "4", "30414Mi"},
+		"16 vCPU, 120 GB":            {16000, 122880, "16", "122574Mi"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {

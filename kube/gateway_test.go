@@ -195,7 +195,7 @@ func TestGatewayPodSpec(t *testing.T) {
 		ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromString("http")}},
 		PeriodSeconds: 5, TimeoutSeconds: 2, FailureThreshold: 2, SuccessThreshold: 1,
 	})
-	guaranteed := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1792Mi")}
+	guaranteed := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1742Mi")}
 	check("resources", c.Resources, corev1.ResourceRequirements{Requests: guaranteed, Limits: guaranteed})
 	check("container security context", c.SecurityContext, &corev1.SecurityContext{
 		AllowPrivilegeEscalation: new(false),
@@ -335,8 +335,8 @@ func TestGatewaySettings(t *testing.T) {
 		t.Errorf("autoscaler %d to %d; want 3 to 6", *o.HorizontalPodAutoscaler.Spec.MinReplicas, o.HorizontalPodAutoscaler.Spec.MaxReplicas)
 	}
 	r := o.Deployment.Spec.Template.Spec.Containers[0].Resources.Requests
-	if cpu, mem := r[corev1.ResourceCPU], r[corev1.ResourceMemory]; cpu.String() != "500m" || mem.String() != "768Mi" {
-		t.Errorf("requests = %v, want 500m and 768Mi", r)
+	if cpu, mem := r[corev1.ResourceCPU], r[corev1.ResourceMemory]; cpu.String() != "500m" || mem.String() != "718Mi" {
+		t.Errorf("requests = %v, want 500m and 718Mi", r)
 	}
 }
 
