@@ -62,7 +62,7 @@ type fakeStream struct {
 
 	mu        sync.Mutex
 	err       error
-	sent      []string // payloads a script took from received, in order
+	sent      []string      // payloads a script took from received, in order
 	ending    chan struct{} // closed first by end, to release emitters blocked on a full Events
 	sendMu    sync.RWMutex  // emitters hold it shared; end takes it exclusively before closing Events
 	endOnce   sync.Once
