@@ -14,16 +14,18 @@ CDK := $(CDK_DIR)/node_modules/.bin/cdk
 # 279 MB awscdk module compile several times slower and the CDK code has no goroutines of ours to check.
 CDK_PKGS := $(shell go list ./constructs/... ./stacks/... 2>/dev/null)
 GATEWAY_PKGS := ./server/...
+# The EKS stack's Kubernetes objects: plain Go, no jsii.
+KUBE_PKGS := ./kube/...
 
-.PHONY: help setup run gateway test test-gateway test-cdk bench lint synth diff
+.PHONY: help setup run gateway test test-gateway test-kube test-cdk bench lint synth diff
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: $(CDK) ## download Go modules and install the pinned CDK CLI
+setup: $(CDK) ## download Go modules and install the pinned CDK CLI and kubectl layer
 	go mod download
 
-$(CDK): $(CDK_DIR)/package.json $(wildcard $(CDK_DIR)/package-lock.json)
+$(CDK): $(CDK_DIR)/package.json $(CDK_DIR)/.npmrc $(wildcard $(CDK_DIR)/package-lock.json)
 	npm ci --prefix $(CDK_DIR) --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -32,11 +34,15 @@ run: synth gateway ## the main job without an AWS account: synthesize the stacks
 gateway: ## run only the gateway, with the built-in simulated Nova Sonic, and print its URL
 	go run ./server -local
 
-test: setup test-gateway test-cdk ## run every test
+test: setup test-gateway test-kube test-cdk ## run every test
 
 test-gateway:
 	go vet $(GATEWAY_PKGS)
 	go test -race -count=1 $(GATEWAY_PKGS)
+
+test-kube:
+	go vet $(KUBE_PKGS)
+	go test -race -count=1 $(KUBE_PKGS)
 
 # main_ecs.go is `//go:build ignore` (a standalone main beside the module's packages), so ./... never
 # sees it: vet it by name.

@@ -1,7 +1,8 @@
 // Package constructs holds the building blocks that both back ends of the Nova Sonic gateway share: the
 // network, sign-in, the static web client, the CloudFront front door with its internal load balancer, the
 // gateway image and the Bedrock grant. The ECS stack (main_ecs.go) and the EKS stack (main_eks.go) use them
-// unchanged and add only their compute.
+// unchanged and add only their compute: GatewayService on ECS; EKSCluster and EKSGateway on EKS, which apply
+// the Kubernetes objects of package novasonic/kube.
 //
 // The package name clashes with the jsii package github.com/aws/constructs-go/constructs/v10, so every file
 // that imports both aliases this one as appconstructs.
