@@ -177,12 +177,19 @@ test("a gateway error and close are reported with the gateway's words", () => {
   assert.equal(calls.closed.wasLive, true);
 });
 
-test("a connection that never opens is explained", () => {
+test("a connection that never opens is explained to a deployed user without developer words", () => {
   const { ws, calls } = setup();
   ws.serverClose(1006);
-  assert.match(calls.closed.text, /Could not connect to the gateway at ws:\/\/localhost:8080/);
+  assert.equal(calls.closed.text, "Could not reach the voice service. Check your internet connection, then try again.");
   assert.equal(calls.closed.retryable, true);
   assert.equal(calls.closed.wasLive, false);
+});
+
+test("in local mode the same failure names the gateway's address and how to start it", () => {
+  const { ws, calls } = setup({ local: true });
+  ws.serverClose(1006);
+  assert.equal(calls.closed.text,
+    "Could not connect to the gateway at ws://localhost:8080/interact-s2s. Is it running? Start it with make run (or make gateway).");
 });
 
 test("Stop before the socket opens closes it quietly", () => {

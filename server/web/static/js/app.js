@@ -179,6 +179,7 @@ async function connect(carryOver) {
     history: carryOver ? transcript.history() : [],
     audio,
     hooks: hooksFor(() => conv),
+    local: settings.auth === "local",
   });
   conversation = conv;
   conv.start();

@@ -25,7 +25,7 @@ import {
   uuid,
 } from "./protocol.js";
 import { OutputTracker } from "./output.js";
-import { describeClose } from "./closecodes.js";
+import { connectFailure, describeClose } from "./closecodes.js";
 
 /** The gateway closes unauthenticated sockets after 10 s; give up a little earlier with a clear word. */
 const AUTH_TIMEOUT_MS = 9000;
@@ -51,7 +51,8 @@ export class Conversation {
   /**
    * @param {{url:string, token:string, voiceId:string, systemPrompt:string,
    *          history?:{role:string,text:string}[], audio:import("./audio.js").AudioEngine,
-   *          hooks:ConversationHooks}} opts
+   *          hooks:ConversationHooks, local?:boolean}} opts  local: a developer's gateway (`make run`), so
+   *          messages may speak of the gateway and how to start it
    */
   constructor(opts) {
     this.opts = opts;
@@ -86,7 +87,9 @@ export class Conversation {
     this.onViolation = (e) => {
       if (this.state === "connecting" && e.violatedDirective?.startsWith("connect-src")) {
         this.serverError = {
-          message: `The page's Content-Security-Policy does not allow connecting to ${this.opts.url} (connect-src).`,
+          message: this.opts.local
+            ? `The page's Content-Security-Policy does not allow connecting to ${this.opts.url} (connect-src).`
+            : "This site is not set up to reach its voice service (the page's security policy blocks it). Please tell the site's operator.",
           retryable: false,
         };
         this.#giveUp();
@@ -100,7 +103,7 @@ export class Conversation {
       this.#setState("authorizing");
       this.#send(authorization(this.opts.token));
       this.timer = setTimeout(() => {
-        this.serverError = { message: "The gateway did not answer the authorization in time.", retryable: true };
+        this.serverError = { message: "The voice service did not answer in time.", retryable: true };
         ws.close(4000, "authorization timeout");
       }, AUTH_TIMEOUT_MS);
     };
@@ -232,12 +235,12 @@ export class Conversation {
     if (this.state === "closed") return;
     clearTimeout(this.timer);
     globalThis.document?.removeEventListener("securitypolicyviolation", this.onViolation);
-    const info = describeClose(code, this.serverError);
+    const info = describeClose(code, this.serverError, { local: this.opts.local });
     if (this.endRequested && !this.serverError && (code === 1000 || code === 1005 || code === 1006)) {
       // We asked for the end; a missing close frame after that is not a failure.
       Object.assign(info, { normal: true, retryable: false, text: "The conversation ended." });
     } else if (!this.opened && code === 1006) {
-      info.text = this.serverError?.message ?? `Could not connect to the gateway at ${this.opts.url}. Check that it is running.`;
+      info.text = this.serverError?.message ?? connectFailure(this.opts.url, { local: this.opts.local });
       info.detail = "";
     }
     if (this.serverError?.retryable === false) info.retryable = false;
