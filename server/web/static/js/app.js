@@ -318,8 +318,8 @@ const hooks = {
         break;
     }
   },
-  note(text) {
-    transcript.addNote(text);
+  tool(activity) {
+    transcript.tool(activity);
   },
   draining() {
     transcript.addNote("The gateway is restarting; this conversation will reconnect by itself.");

@@ -42,9 +42,17 @@ const MAX_BUFFERED_BYTES = 256 * 1024;
  * @typedef {Object} ConversationHooks
  * @property {(state:string) => void} state   "connecting" | "authorizing" | "live" | "ending" | "closed"
  * @property {(action:object) => void} output  actions from OutputTracker (text, bargeIn, turnEnd)
- * @property {(text:string) => void} note      something to show in the transcript
+ * @property {(activity:ToolActivity) => void} tool  a tool call started or finished
  * @property {(message:object) => void} draining  the gateway announced a restart
  * @property {(info:object) => void} closed    the socket closed; info from describeClose plus flags
+ */
+
+/**
+ * @typedef {Object} ToolActivity
+ * @property {string} toolUseId
+ * @property {string} toolName
+ * @property {"running"|"done"|"failed"|"unfinished"} state  unfinished: the conversation closed first
+ * @property {"gateway"|"browser"} by  who runs it
  */
 
 export class Conversation {
@@ -68,6 +76,10 @@ export class Conversation {
     this.sessionId = "";
     this.droppedFrames = 0;
     this.timer = 0;
+    /** The tools the gateway runs itself (its authorization reply's serverTools); the page answers the rest. */
+    this.serverTools = new Set();
+    /** toolUseId → ToolActivity of every tool call seen, so each is shown once and answered at most once. */
+    this.tools = new Map();
   }
 
   start() {
@@ -185,7 +197,15 @@ export class Conversation {
         clearTimeout(this.timer);
         if (msg.status === "success" && this.state === "authorizing") {
           this.sessionId = msg.sessionId ?? "";
+          // An older gateway sends no serverTools and runs no tool: the page then answers every toolUse.
+          if (Array.isArray(msg.serverTools)) this.serverTools = new Set(msg.serverTools.filter((n) => typeof n === "string"));
           this.#begin();
+        }
+        break;
+      case "toolResult":
+        // The gateway ran a tool itself and answered Nova Sonic; this only says how it went.
+        if (typeof msg.toolUseId === "string") {
+          this.#toolState(msg.toolUseId, msg.toolName, msg.status === "success" ? "done" : "failed");
         }
         break;
       case "error":
@@ -215,8 +235,11 @@ export class Conversation {
         return;
       case "bargeIn":
         // The user spoke over the assistant: silence it now, not after the queued speech.
-        this.audio.flush();
+        this.audio.flush("bargeIn");
         break;
+      case "toolUse":
+        this.#toolStarted(action);
+        return;
       case "toolCall":
         this.#answerTool(action);
         return;
@@ -224,11 +247,38 @@ export class Conversation {
     this.hooks.output(action);
   }
 
+  /** Nova Sonic asked for a tool: show it as running, run by the gateway if it said it runs that tool. */
+  #toolStarted({ toolName, toolUseId }) {
+    if (typeof toolUseId !== "string" || this.tools.has(toolUseId)) return; // a repeated toolUse
+    const by = this.serverTools.has(toolName) ? "gateway" : "browser";
+    const activity = { toolUseId, toolName, state: "running", by };
+    this.tools.set(toolUseId, activity);
+    this.hooks.tool({ ...activity });
+  }
+
+  /**
+   * The tool's block ended: answer it, unless the gateway runs it. Exactly one toolResult per toolUse goes
+   * to Nova Sonic: from the gateway for its own tools, from the page for the others, never from both.
+   */
   #answerTool({ toolName, toolUseId, input }) {
-    if (this.state !== "live") return;
-    const result = runTool(toolName, input);
+    if (this.serverTools.has(toolName) || this.state !== "live") return;
+    const activity = this.tools.get(toolUseId);
+    if (activity && activity.state !== "running") return; // answered already
+    const { ok, result } = runTool(toolName, input);
     for (const ev of toolResult(this.promptName, uuid(), toolUseId, result)) this.#send(ev);
-    this.hooks.note(toolName === "getDateAndTimeTool" ? "The assistant looked up the date and time." : `The assistant asked for an unknown tool, ${toolName}.`);
+    this.#toolState(toolUseId, toolName, ok ? "done" : "failed");
+  }
+
+  #toolState(toolUseId, toolName, state) {
+    let activity = this.tools.get(toolUseId);
+    if (!activity) {
+      // A result before its toolUse reached the page: show it all the same.
+      activity = { toolUseId, toolName: typeof toolName === "string" ? toolName : "tool", state: "", by: "gateway" };
+      this.tools.set(toolUseId, activity);
+    }
+    if (activity.state === state) return;
+    activity.state = state;
+    this.hooks.tool({ ...activity });
   }
 
   #closed(code, reason) {
@@ -248,6 +298,9 @@ export class Conversation {
     info.userEnded = this.endRequested;
     info.wasLive = this.state === "live" || this.state === "ending";
     info.droppedFrames = this.droppedFrames;
+    for (const activity of this.tools.values()) {
+      if (activity.state === "running") this.#toolState(activity.toolUseId, activity.toolName, "unfinished");
+    }
     this.#setState("closed");
     this.hooks.closed(info);
   }
