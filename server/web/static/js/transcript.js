@@ -48,6 +48,16 @@ export class Transcript {
     this.list = list;
     this.current = null; // {role, li, body, pending: HTMLElement[]} of the last message, if open
     this.tools = new Map(); // toolUseId → its line
+    // The reader is at the newest line, so it stays in view: updated whenever the list scrolls (by the
+    // reader or by us). When the list's box shrinks (a notice or the settings open above it, a phone's
+    // keyboard) a pinned list is scrolled back to its end, or the newest line would slide out of view.
+    this.pinned = true;
+    list.addEventListener?.("scroll", () => (this.pinned = this.#atBottom()), { passive: true });
+    if (globalThis.ResizeObserver) {
+      new ResizeObserver(() => {
+        if (this.pinned) this.#scrollToEnd();
+      }).observe(list);
+    }
   }
 
   /** Adds recognised or generated text. */
@@ -125,7 +135,10 @@ export class Transcript {
     const out = [];
     for (let li = this.list.lastElementChild; li && !li.classList.contains("divider"); li = li.previousElementSibling) {
       if (!li.classList.contains("message")) continue;
-      const text = Array.from(li.querySelectorAll(".segment:not(.speculative)"), (s) => s.textContent.trim())
+      const body = li.lastElementChild; // the .body span: who, then body
+      const text = Array.from(body.children)
+        .filter((s) => s.classList.contains("segment") && !s.classList.contains("speculative"))
+        .map((s) => s.textContent.trim())
         .filter(Boolean)
         .join(" ");
       if (!text) continue;
