@@ -341,8 +341,15 @@ func TestDrainReconnectsByItself(t *testing.T) {
 		t.Errorf("the drained gateway: %v %v, want a clean exit", state, err)
 	}
 
-	if codes := eval[[]int](p, `window.__e2eCloses.map((c) => c.code)`); len(codes) != 1 || codes[0] != 1012 {
-		t.Errorf("close codes %v, want [1012] from the drained gateway", codes)
+	// The gateway closes with 1012. On a busy machine the browser may see 1006 instead: the gateway closes
+	// its TCP connection while audio frames are still arriving, the reset discards its unread close frame,
+	// and the page must still reconnect, on the draining notice it did read (conversation.js #meant).
+	switch codes := eval[[]int](p, `window.__e2eCloses.map((c) => c.code)`); {
+	case len(codes) == 1 && codes[0] == 1012:
+	case len(codes) == 1 && codes[0] == 1006:
+		t.Logf("note: the browser saw 1006, not 1012: the gateway's close frame was lost to a TCP reset; the page reconnected on the draining notice")
+	default:
+		t.Errorf("close codes %v, want [1012] from the drained gateway (or [1006] after its draining notice)", codes)
 	}
 	type shown struct {
 		Status, Session string

@@ -232,6 +232,34 @@ test("a gateway error and close are reported with the gateway's words", () => {
   assert.equal(calls.closed.wasLive, true);
 });
 
+test("a reset after the gateway's last words is the close it announced (its close frame was lost)", () => {
+  {
+    const { ws, calls } = setup();
+    goLive(ws);
+    ws.receive({ type: "draining", message: "the gateway is restarting" });
+    ws.serverClose(1006);
+    assert.equal(calls.closed.code, 1012);
+    assert.equal(calls.closed.auto, true, "reconnects by itself, as after a 1012");
+    assert.equal(calls.closed.text, "The voice service is restarting.");
+  }
+  {
+    const { ws, calls } = setup();
+    goLive(ws);
+    ws.receive({ type: "error", code: "throttled", closeCode: 4429, message: "Too many requests", retryable: true });
+    ws.serverClose(1006);
+    assert.equal(calls.closed.code, 4429);
+    assert.equal(calls.closed.backoff, true);
+    assert.equal(calls.closed.detail, "Too many requests");
+  }
+  {
+    const { ws, calls } = setup();
+    goLive(ws);
+    ws.serverClose(1006); // nothing said first: the connection was lost
+    assert.equal(calls.closed.code, 1006);
+    assert.equal(calls.closed.auto, false);
+  }
+});
+
 test("a connection that never opens is explained to a deployed user without developer words", () => {
   const { ws, calls } = setup();
   ws.serverClose(1006);

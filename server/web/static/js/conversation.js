@@ -73,6 +73,7 @@ export class Conversation {
     this.opened = false; // the socket opened at least once
     this.endRequested = false; // Stop was pressed
     this.serverError = null; // the gateway's {"type":"error"} before its close
+    this.drainNotice = false; // the gateway said {"type":"draining"}
     this.sessionId = "";
     this.droppedFrames = 0;
     this.timer = 0;
@@ -212,6 +213,7 @@ export class Conversation {
         this.serverError = msg; // the close that follows says what it means
         break;
       case "draining":
+        this.drainNotice = true;
         this.hooks.draining(msg);
         break;
     }
@@ -281,11 +283,23 @@ export class Conversation {
     this.hooks.tool({ ...activity });
   }
 
+  /**
+   * The close code the gateway meant. A close frame can be lost on the way: a server that closes its TCP
+   * connection while our audio frames are still arriving makes its kernel reset the connection, and the
+   * browser then reports 1006 without having read the frames before it. The gateway's own words, when they
+   * got through, say what it meant: the code in its {"type":"error"}, or a restart it announced.
+   */
+  #meant(code) {
+    if (code !== 1006 || !this.opened) return code;
+    if (Number.isInteger(this.serverError?.closeCode)) return this.serverError.closeCode;
+    return this.drainNotice ? 1012 : code;
+  }
+
   #closed(code, reason) {
     if (this.state === "closed") return;
     clearTimeout(this.timer);
     globalThis.document?.removeEventListener("securitypolicyviolation", this.onViolation);
-    const info = describeClose(code, this.serverError, { local: this.opts.local });
+    const info = describeClose(this.#meant(code), this.serverError, { local: this.opts.local });
     if (this.endRequested && !this.serverError && (code === 1000 || code === 1005 || code === 1006)) {
       // We asked for the end; a missing close frame after that is not a failure.
       Object.assign(info, { normal: true, retryable: false, text: "The conversation ended." });
