@@ -287,7 +287,7 @@ test("an expired sign-in offers Sign in (Cognito)", async (t) => {
 });
 
 test("Stop while reconnecting by itself cancels the reconnect", async (t) => {
-  const { c, view, audio } = await setup(t);
+  const { c, view, audio, list } = await setup(t);
   const first = await startLive(c);
   first.serverClose(1012);
   c.onStartClick(); // Stop
@@ -297,6 +297,9 @@ test("Stop while reconnecting by itself cancels the reconnect", async (t) => {
   await settle();
   assert.equal(FakeWebSocket.all.length, 1);
   assert.equal(audio.capturing, false);
+  await startLive(c, "s2"); // a new conversation afterwards is not the cancelled reconnect's
+  assert.equal(notes(list).at(-1), "note divider: New conversation — voice amy");
+  assert.equal(c.diagnostics().reconnectAttempt, 0);
 });
 
 test("a late close of an abandoned conversation does not end the next one", async (t) => {
