@@ -209,36 +209,41 @@ func (p *tab) onEvent(ev any) {
 		p.sockets[ev.RequestID] = s
 		p.order = append(p.order, s)
 	case *network.EventWebSocketFrameSent:
-		if s := p.sockets[ev.RequestID]; s != nil && ev.Response != nil {
-			var m map[string]any
-			if json.Unmarshal(ev.Response.PayloadData, &m) != nil {
-				return
-			}
-			if e, ok := m["event"].(map[string]any); ok && e["audioInput"] != nil {
-				s.AudioFrames++
-				return
-			}
+		s, m, e := p.frame(ev.RequestID, ev.Response)
+		switch {
+		case m == nil:
+		case e["audioInput"] != nil:
+			s.AudioFrames++
+		default:
 			s.Sent = append(s.Sent, m)
 		}
 	case *network.EventWebSocketFrameReceived:
-		if s := p.sockets[ev.RequestID]; s != nil && ev.Response != nil {
-			var m map[string]any
-			if json.Unmarshal(ev.Response.PayloadData, &m) != nil {
-				return
+		s, m, e := p.frame(ev.RequestID, ev.Response)
+		switch {
+		case m == nil:
+		case e["audioOutput"] != nil:
+			out, _ := e["audioOutput"].(map[string]any)
+			id, _ := out["contentId"].(string)
+			content, _ := out["content"].(string)
+			if len(s.Answers) == 0 || s.Answers[len(s.Answers)-1].ContentID != id {
+				s.Answers = append(s.Answers, audioBlock{ContentID: id})
 			}
-			if e, ok := m["event"].(map[string]any); ok && e["audioOutput"] != nil {
-				out, _ := e["audioOutput"].(map[string]any)
-				id, _ := out["contentId"].(string)
-				content, _ := out["content"].(string)
-				if len(s.Answers) == 0 || s.Answers[len(s.Answers)-1].ContentID != id {
-					s.Answers = append(s.Answers, audioBlock{ContentID: id})
-				}
-				s.Answers[len(s.Answers)-1].Bytes += base64.StdEncoding.DecodedLen(len(content))
-				return
-			}
+			s.Answers[len(s.Answers)-1].Bytes += base64.StdEncoding.DecodedLen(len(content))
+		default:
 			s.Received = append(s.Received, m)
 		}
 	}
+}
+
+// frame decodes a JSON frame of one of the page's sockets: the socket's log, the message, and its Nova
+// Sonic event ({"event":{name:body}}) if it is one. m is nil for a socket or frame that is not ours.
+func (p *tab) frame(id network.RequestID, f *network.WebSocketFrame) (s *socketLog, m, event map[string]any) {
+	s = p.sockets[id]
+	if s == nil || f == nil || json.Unmarshal(f.PayloadData, &m) != nil {
+		return nil, nil, nil
+	}
+	event, _ = m["event"].(map[string]any)
+	return s, m, event
 }
 
 // do runs actions and fails the test on an error.
@@ -263,35 +268,35 @@ func eval[T any](p *tab, expr string) T {
 // never is.
 func (p *tab) waitFor(what, expr string) {
 	p.t.Helper()
-	start := time.Now()
-	if _, err := chromedp.Run(p.ctx, chromedp.Poll[any](expr, chromedp.WithPollingTimeout(waitBound))); err != nil {
-		p.screenshot("timeout")
-		p.t.Fatalf("waiting for %s (%s): %v\nstatus: %q\ntranscript:\n%s", what, expr, err,
-			p.text("#status"), strings.Join(p.transcript(), "\n"))
-	}
-	p.t.Logf("%s: after %v", what, time.Since(start).Round(time.Millisecond))
-}
-
-// run evaluates JavaScript in the page for its effect.
-func (p *tab) run(js string) {
-	p.t.Helper()
-	p.do(chromedp.Evaluate[chromedp.Void](js))
+	waitValue[any](p, what, expr)
 }
 
 // waitDiagnostics waits until cond, a JavaScript expression over d (the page's diagnostics), holds and
 // returns the diagnostics of that moment: a consistent snapshot, not one read a little later.
 func (p *tab) waitDiagnostics(what, cond string) diagnostics {
 	p.t.Helper()
+	return waitValue[diagnostics](p, what,
+		fmt.Sprintf(`(() => { const d = window.novaSonicDiagnostics(); return (%s) ? d : null; })()`, cond))
+}
+
+// waitValue polls expr in the page on every animation frame until it is truthy, and returns that value.
+func waitValue[T any](p *tab, what, expr string) T {
+	p.t.Helper()
 	start := time.Now()
-	expr := fmt.Sprintf(`(() => { const d = window.novaSonicDiagnostics(); return (%s) ? d : null; })()`, cond)
-	d, err := chromedp.Run(p.ctx, chromedp.Poll[diagnostics](expr, chromedp.WithPollingTimeout(waitBound)))
+	v, err := chromedp.Run(p.ctx, chromedp.Poll[T](expr, chromedp.WithPollingTimeout(waitBound)))
 	if err != nil {
 		p.screenshot("timeout")
-		p.t.Fatalf("waiting for %s (%s): %v\nstatus: %q\ntranscript:\n%s", what, cond, err,
+		p.t.Fatalf("waiting for %s (%s): %v\nstatus: %q\ntranscript:\n%s", what, expr, err,
 			p.text("#status"), strings.Join(p.transcript(), "\n"))
 	}
 	p.t.Logf("%s: after %v", what, time.Since(start).Round(time.Millisecond))
-	return d
+	return v
+}
+
+// run evaluates JavaScript in the page for its effect.
+func (p *tab) run(js string) {
+	p.t.Helper()
+	p.do(chromedp.Evaluate[chromedp.Void](js))
 }
 
 // text is the text content of the first element matching a CSS selector ("" if none).

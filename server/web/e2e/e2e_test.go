@@ -76,11 +76,7 @@ func TestREADMEScreenshot(t *testing.T) {
 	if !*readmeScreenshot {
 		t.Skip("writes docs/web-client.png only with -readme-screenshot")
 	}
-	requireBrowser(t)
-	gw := startGateway(t, "0")
-	wav := writeSpeechWAV(t, t.TempDir(), "conversation.wav", conversationScript)
-	p := openPage(t, "http://"+gw.Addr+"/", wav, 900, 700)
-	p.click("#start")
+	_, p := startTalking(t, conversationScript, 900, 700)
 	p.waitFor("two answers", spokenAnswers+` >= 2`)
 	p.waitFor("the assistant to finish speaking", `document.getElementById("status").textContent === "Listening — speak now"`)
 	png, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
@@ -93,14 +89,22 @@ func TestREADMEScreenshot(t *testing.T) {
 	t.Logf("wrote docs/web-client.png (%d bytes)", len(png))
 }
 
+// startTalking starts a gateway (with extra environment variables), opens the page in a width×height
+// viewport with the fake microphone playing script, and presses Start.
+func startTalking(t *testing.T, script []segment, width, height int64, env ...string) (*gateway, *tab) {
+	t.Helper()
+	requireBrowser(t)
+	gw := startGateway(t, "0", env...)
+	wav := writeSpeechWAV(t, t.TempDir(), "microphone.wav", script)
+	p := openPage(t, "http://"+gw.Addr+"/", wav, width, height)
+	p.click("#start")
+	return gw, p
+}
+
 // TestConversationOnAPhone: three spoken turns on a 390×844 phone. The page shows each turn, keeps the
 // newest in view, plays every answer, and Stop ends the conversation with close code 1000.
 func TestConversationOnAPhone(t *testing.T) {
-	requireBrowser(t)
-	gw := startGateway(t, "0")
-	wav := writeSpeechWAV(t, t.TempDir(), "conversation.wav", conversationScript)
-	p := openPage(t, "http://"+gw.Addr+"/", wav, phoneWidth, phoneHeight)
-	p.click("#start")
+	_, p := startTalking(t, conversationScript, phoneWidth, phoneHeight)
 
 	var d diagnostics
 	for turn := 1; turn <= 3; turn++ {
@@ -180,16 +184,12 @@ func (p *tab) assertNewestTurnInView(when string) {
 // TestBargeIn: the person talks over a long answer. Playback is flushed: the rest of the answer is never
 // played. The time from the page receiving the interruption to silence is measured and reported.
 func TestBargeIn(t *testing.T) {
-	requireBrowser(t)
-	gw := startGateway(t, "0")
 	// 2.5 s of speech; the answer (about 2.7 s) starts 0.85 s into the pause; the second sentence starts
 	// 0.3 s after that and interrupts it once it has 200 ms of speech.
-	wav := writeSpeechWAV(t, t.TempDir(), "barge-in.wav", []segment{
+	_, p := startTalking(t, []segment{
 		pause(500 * time.Millisecond), speech(2500 * time.Millisecond), pause(1150 * time.Millisecond),
 		speech(time.Second), pause(4 * time.Second),
-	})
-	p := openPage(t, "http://"+gw.Addr+"/", wav, desktopWidth, desktopHeight)
-	p.click("#start")
+	}, desktopWidth, desktopHeight)
 	p.waitFor("the barge-in", `window.novaSonicDiagnostics().playback.flushes.some((f) => f.reason === "bargeIn")`)
 	p.waitFor("the interrupted line marked", `document.querySelector("#transcript .message.assistant.interrupted .interrupted-mark") !== null`)
 	p.waitFor("the answer to the second sentence",
@@ -238,11 +238,7 @@ func TestBargeIn(t *testing.T) {
 // and offers Reconnect, distinct from Start over; after the gateway is back, Reconnect continues the
 // conversation with its history.
 func TestGatewayKilledAndRestarted(t *testing.T) {
-	requireBrowser(t)
-	gwA := startGateway(t, "0")
-	wav := writeSpeechWAV(t, t.TempDir(), "conversation.wav", conversationScript)
-	p := openPage(t, "http://"+gwA.Addr+"/", wav, phoneWidth, phoneHeight)
-	p.click("#start")
+	gwA, p := startTalking(t, conversationScript, phoneWidth, phoneHeight)
 	p.waitFor("a first answer", spokenAnswers+` >= 1`)
 	first := p.diagnostics().SessionID
 
@@ -304,11 +300,7 @@ func TestGatewayKilledAndRestarted(t *testing.T) {
 // the same address, as ECS or Kubernetes do. The page is told, reconnects by itself when the old gateway
 // closes with 1012 (microphone off and no stale session id meanwhile) and the conversation goes on.
 func TestDrainReconnectsByItself(t *testing.T) {
-	requireBrowser(t)
-	gwA := startGateway(t, "0", "DRAIN_TIMEOUT=3s")
-	wav := writeSpeechWAV(t, t.TempDir(), "conversation.wav", conversationScript)
-	p := openPage(t, "http://"+gwA.Addr+"/", wav, phoneWidth, phoneHeight)
-	p.click("#start")
+	gwA, p := startTalking(t, conversationScript, phoneWidth, phoneHeight, "DRAIN_TIMEOUT=3s")
 	p.waitFor("a first answer", spokenAnswers+` >= 1`)
 	first := p.diagnostics().SessionID
 	// Record what the page shows at every status change from here on.

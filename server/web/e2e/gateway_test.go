@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,8 +43,10 @@ type gateway struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	Addr string // host:port it listens on
-	out  syncBuffer
-	done chan struct{} // closed when the process has exited
+	// log is the process's stdout and stderr. Only the goroutine reading the pipe writes it; read it only
+	// after done is closed, which orders the two without a lock.
+	log  bytes.Buffer
+	done chan struct{} // closed when the process has exited and its output is read
 }
 
 // startGateway starts the gateway on port ("0" for any free port) with extra environment variables and
@@ -55,22 +56,29 @@ func startGateway(t *testing.T, port string, env ...string) *gateway {
 	g := &gateway{t: t, done: make(chan struct{})}
 	g.cmd = exec.Command(gatewayBinary, "-local", "-port", port)
 	g.cmd.Env = append(os.Environ(), env...)
-	stdout, err := g.cmd.StdoutPipe()
+	// One pipe for both streams, so that one goroutine reads the log in the order it was written.
+	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.cmd.Stderr = &g.out
-	if err := g.cmd.Start(); err != nil {
+	g.cmd.Stdout, g.cmd.Stderr = w, w
+	err = g.cmd.Start()
+	_ = w.Close() // the child holds its own copy; EOF comes when it exits
+	if err != nil {
+		_ = r.Close()
 		t.Fatalf("start the gateway: %v", err)
 	}
 	listening := make(chan string, 1)
 	go func() {
-		// The log is JSON lines on stdout; "gateway listening" carries the bound address.
-		sc := bufio.NewScanner(stdout)
+		defer close(g.done)
+		defer r.Close()
+		// The log is JSON lines; "gateway listening" carries the bound address.
+		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Bytes()
-			g.out.Write(append(line, '\n'))
+			g.log.Write(line)
+			g.log.WriteByte('\n')
 			var rec struct{ Msg, Addr string }
 			if json.Unmarshal(line, &rec) == nil && rec.Msg == "gateway listening" {
 				select {
@@ -79,17 +87,16 @@ func startGateway(t *testing.T, port string, env ...string) *gateway {
 				}
 			}
 		}
-		_, _ = io.Copy(io.Discard, stdout)
+		_, _ = io.Copy(io.Discard, r)
 		_ = g.cmd.Wait()
-		close(g.done)
 	}()
 	t.Cleanup(func() {
 		g.Kill()
-		if strings.Contains(g.out.String(), "WARNING: DATA RACE") {
-			t.Errorf("the gateway reported a data race:\n%s", g.out.String())
+		if strings.Contains(g.log.String(), "WARNING: DATA RACE") {
+			t.Errorf("the gateway reported a data race:\n%s", g.log.String())
 		}
 		if t.Failed() {
-			t.Logf("gateway log (%s):\n%s", g.Addr, g.out.String())
+			t.Logf("gateway log (%s):\n%s", g.Addr, g.log.String())
 		}
 	})
 	// Generous: a race-enabled gateway on a busy two-core machine starts in well under a second, but the
@@ -98,9 +105,10 @@ func startGateway(t *testing.T, port string, env ...string) *gateway {
 	case g.Addr = <-listening:
 		return g
 	case <-g.done:
-		t.Fatalf("the gateway exited before listening:\n%s", g.out.String())
+		t.Fatalf("the gateway exited before listening:\n%s", g.log.String())
 	case <-time.After(60 * time.Second):
-		t.Fatalf("the gateway did not listen within 60 s:\n%s", g.out.String())
+		g.Kill()
+		t.Fatalf("the gateway did not listen within 60 s:\n%s", g.log.String())
 	}
 	return nil
 }
@@ -150,22 +158,4 @@ func waitPortFree(ctx context.Context, port string) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the log reader and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
