@@ -1,5 +1,5 @@
 # One entry point for people and CI. `make run` and `make test` are the README's quick start and need no
-# AWS account; every target installs what it needs through `setup`.
+# AWS account; every target installs what it needs (`deps`; `setup` adds Chromium for the browser tests).
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -13,17 +13,27 @@ CDK := $(CDK_DIR)/node_modules/.bin/cdk
 # Packages whose tests start the jsii kernel (node). They run without -race: the race detector makes the
 # 279 MB awscdk module compile several times slower and the CDK code has no goroutines of ours to check.
 CDK_PKGS := $(shell go list ./constructs/... ./stacks/... 2>/dev/null)
-GATEWAY_PKGS := ./server/...
+# The browser scenarios run in a target of their own (test-browser), verbosely, so that their measurements,
+# the paths of their screenshots and a skip without a browser show in the log.
+BROWSER_PKG := ./server/web/e2e
+GATEWAY_PKGS := $(shell go list ./server/... 2>/dev/null | grep -v '/server/web/e2e$$')
 # The EKS stack's Kubernetes objects: plain Go, no jsii.
 KUBE_PKGS := ./kube/...
 
-.PHONY: help setup run gateway test test-gateway test-kube test-cdk bench lint synth diff
+.PHONY: help setup deps browser run gateway test test-gateway test-browser test-kube test-cdk bench lint synth diff
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: $(CDK) ## download Go modules and install the pinned CDK CLI and kubectl layer
+setup: deps browser ## download Go modules, install the pinned CDK CLI and kubectl layer, and Chromium for the browser tests
+
+deps: $(CDK) ## download Go modules and install the pinned CDK CLI and kubectl layer
 	go mod download
+
+# Debian's chromium, where it is missing and can be installed (root or password-less sudo); elsewhere the
+# browser tests skip and say so. Not part of `make run`: talking to the gateway needs no test browser.
+browser: ## install Chromium for the browser tests if it is missing (Debian, as root)
+	server/web/e2e/install-chromium.sh
 
 $(CDK): $(CDK_DIR)/package.json $(CDK_DIR)/.npmrc $(wildcard $(CDK_DIR)/package-lock.json)
 	npm ci --prefix $(CDK_DIR) --no-audit --no-fund --loglevel=error
@@ -34,11 +44,16 @@ run: synth gateway ## the main job without an AWS account: synthesize the stacks
 gateway: ## run only the gateway, with the built-in simulated Nova Sonic, and print its URL
 	go run ./server -local
 
-test: setup test-gateway test-kube test-cdk ## run every test
+test: setup test-gateway test-browser test-kube test-cdk ## run every test
 
 test-gateway:
-	go vet $(GATEWAY_PKGS)
+	go vet ./server/...
 	go test -race -count=1 $(GATEWAY_PKGS)
+
+# The gateway under test is built with -race too (reusing what test-gateway compiled), so a data race the
+# browser provokes fails the scenario.
+test-browser: ## the web client in headless Chromium against the gateway; screenshots in server/web/e2e/artifacts/
+	go test -race -count=1 -v -timeout 15m $(BROWSER_PKG)
 
 test-kube:
 	go vet $(KUBE_PKGS)
@@ -51,10 +66,10 @@ test-cdk:
 	$(if $(CDK_PKGS),go vet $(CDK_PKGS) && go test -count=1 -timeout 20m $(CDK_PKGS),@echo "no CDK packages yet")
 
 # cdk.json runs `go run main_ecs.go`. The stack is environment-agnostic, so synth needs no AWS account.
-synth: setup ## synthesize the ECS stack into cdk.out/ with cdk-nag (no AWS account needed)
+synth: deps ## synthesize the ECS stack into cdk.out/ with cdk-nag (no AWS account needed)
 	$(CDK) synth --no-notices --quiet
 
-diff: setup ## compare the ECS stack with the deployed one (needs AWS credentials)
+diff: deps ## compare the ECS stack with the deployed one (needs AWS credentials)
 	$(CDK) diff --no-notices
 
 bench: ## run the Go benchmarks (record results in BENCHMARKS.md)

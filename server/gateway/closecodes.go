@@ -31,6 +31,14 @@ const (
 	CloseSlowClient      CloseCode = 4504 // the browser did not take output fast enough; reconnect
 )
 
+// CloseCodes are every code the gateway sends or logs, for clients to be checked against.
+func CloseCodes() []CloseCode {
+	return []CloseCode{CloseNormal, CloseGoingAway, CloseUnsupportedData, CloseInvalidPayload, CloseInputRate,
+		CloseMessageTooBig, CloseInternalError, CloseServiceRestart, CloseTryAgainLater, CloseBadRequest,
+		CloseUnauthorized, CloseModelTimeout, CloseTooManyForUser, CloseThrottled, CloseModelError,
+		CloseBedrockRejected, CloseUnavailable, CloseSlowClient}
+}
+
 // Name is the short snake_case name sent as the error message's code and used in logs and metrics.
 func (c CloseCode) Name() string {
 	switch c {

@@ -33,6 +33,18 @@ test("every message is plain words", () => {
   }
 });
 
+test("a deployed user is never told about the gateway, make or Bedrock; a developer is", () => {
+  for (const code of [...GATEWAY_RETRYABLE, ...GATEWAY_FINAL, 1001, 1005, 1006, 4999]) {
+    assert.doesNotMatch(describeClose(code).text, /gateway|make |Bedrock|bug/i, `code ${code}`);
+  }
+  assert.equal(describeClose(1006).text, "The connection to the voice service was lost. Check your internet connection, then reconnect.");
+  assert.equal(describeClose(1006, null, { local: true }).text,
+    "The connection to the voice service was lost. Is the gateway still running? Start it again with make run (or make gateway).");
+  assert.equal(describeClose(4502).text, "The voice service is not set up correctly, so reconnecting will not help. Please tell the site's operator.");
+  assert.match(describeClose(4502, null, { local: true }).text, /^The voice service is not set up correctly, so reconnecting will not help\. Bedrock refused the gateway: check model access/);
+  assert.equal(describeClose(1009, null, { local: true }).text, describeClose(1009).text, "no developer hint: the same advice for both");
+});
+
 test("the gateway's message becomes the detail", () => {
   const info = describeClose(4400, { type: "error", code: "bad_request", closeCode: 4400, message: "promptStart before sessionStart", retryable: false });
   assert.equal(info.detail, "promptStart before sessionStart");

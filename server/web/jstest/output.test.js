@@ -57,7 +57,9 @@ test("an interrupted final text block also ends the turn", () => {
 test("a tool call is answered when its TOOL block ends", () => {
   const t = new OutputTracker();
   t.handle("contentStart", { contentId: "t", type: "TOOL", role: "TOOL" });
-  assert.deepEqual(t.handle("toolUse", { contentId: "t", toolName: "getDateAndTimeTool", toolUseId: "u1", content: '{"a":1}' }), []);
+  assert.deepEqual(t.handle("toolUse", { contentId: "t", toolName: "getDateAndTimeTool", toolUseId: "u1", content: '{"a":1}' }), [
+    { type: "toolUse", toolName: "getDateAndTimeTool", toolUseId: "u1" },
+  ], "shown as running at once");
   assert.deepEqual(t.handle("contentEnd", { contentId: "t", type: "TOOL", stopReason: "TOOL_USE" }), [
     { type: "toolCall", toolName: "getDateAndTimeTool", toolUseId: "u1", input: { a: 1 } },
   ]);

@@ -18,7 +18,7 @@ test("sessionStart", () => {
   });
 });
 
-test("promptStart asks for 24 kHz speech in the chosen voice and offers the date tool", () => {
+test("promptStart asks for 24 kHz speech in the chosen voice and declares the date and weather tools", () => {
   const body = p.promptStart("prompt-1", "tiffany").event.promptStart;
   assert.equal(body.promptName, "prompt-1");
   assert.deepEqual(body.textOutputConfiguration, { mediaType: "text/plain" });
@@ -27,10 +27,20 @@ test("promptStart asks for 24 kHz speech in the chosen voice and offers the date
     voiceId: "tiffany", encoding: "base64", audioType: "SPEECH",
   });
   assert.deepEqual(body.toolUseOutputConfiguration, { mediaType: "application/json" });
-  const [tool] = body.toolConfiguration.tools;
-  assert.equal(tool.toolSpec.name, "getDateAndTimeTool");
-  assert.equal(typeof tool.toolSpec.inputSchema.json, "string", "inputSchema.json must be a JSON string");
-  assert.equal(JSON.parse(tool.toolSpec.inputSchema.json).type, "object");
+  const [date, weather, ...rest] = body.toolConfiguration.tools;
+  assert.deepEqual(rest, []);
+  assert.equal(date.toolSpec.name, "getDateAndTimeTool");
+  assert.equal(typeof date.toolSpec.inputSchema.json, "string", "inputSchema.json must be a JSON string");
+  assert.deepEqual(JSON.parse(date.toolSpec.inputSchema.json), { type: "object", properties: {}, required: [] });
+  assert.equal(weather.toolSpec.name, "getWeatherTool");
+  assert.equal(typeof weather.toolSpec.inputSchema.json, "string");
+  const schema = JSON.parse(weather.toolSpec.inputSchema.json);
+  assert.equal(schema.type, "object");
+  assert.deepEqual(schema.required, ["latitude", "longitude"]);
+  assert.deepEqual(Object.keys(schema.properties), ["latitude", "longitude"]);
+  assert.equal(schema.properties.latitude.type, "number");
+  assert.equal(schema.properties.longitude.type, "number");
+  for (const { toolSpec } of [date, weather]) assert.ok(toolSpec.description.length > 20, toolSpec.name);
 });
 
 test("system prompt is one SYSTEM text block with the whole prompt", () => {
@@ -120,11 +130,18 @@ test("history keeps the newest messages within 38 KiB and starts with the user",
   assert.equal(big.filter((e) => e.event.textInput).length, 20, "split into 1000-byte textInputs");
 });
 
-test("the date tool answers; unknown tools get an error", () => {
-  const r = p.runTool("getDateAndTimeTool", {}, new Date("2026-03-04T05:06:07Z"));
-  assert.equal(r.iso, "2026-03-04T05:06:07.000Z");
-  for (const k of ["date", "time", "dayOfWeek", "timeZone"]) assert.equal(typeof r[k], "string");
-  assert.match(p.runTool("rm -rf", {}).error, /unknown tool/);
+test("the page runs the date tool; the weather and unknown tools get an error result", () => {
+  const { ok, result } = p.runTool("getDateAndTimeTool", {}, new Date("2026-03-04T05:06:07Z"));
+  assert.equal(ok, true);
+  assert.equal(result.iso, "2026-03-04T05:06:07.000Z");
+  assert.equal(result.dayOfWeek, "Wednesday");
+  for (const k of ["date", "time", "timeZone"]) assert.equal(typeof result[k], "string");
+  assert.deepEqual(p.runTool("getWeatherTool", { latitude: 1, longitude: 2 }), {
+    ok: false,
+    result: { error: "The weather is not available: this voice service does not run the weather tool." },
+  });
+  assert.deepEqual(p.runTool("rm -rf", {}), { ok: false, result: { error: "unknown tool rm -rf" } });
+  assert.equal(p.runTool("toString", {}).ok, false, "only the page's own tools, not Object.prototype's");
 });
 
 test("uuid", () => {

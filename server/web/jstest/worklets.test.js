@@ -105,6 +105,8 @@ test("playback is gapless and sample-exact at 24 kHz", () => {
   for (let i = 0; i < 1000; i++) assert.equal(Math.round(out[i] * 0x8000), samples[i], `sample ${i}`);
   assert.ok(out.slice(1000).every((x) => x === 0), "silence after the end");
   assert.deepEqual(p.port.sent.filter((m) => m.type === "state").map((m) => m.playing), [true, false]);
+  // What went to the output, reported when playback stops: 1000 samples, the loudest being -1000.
+  assert.deepEqual(p.port.sent.at(-1).played, { seconds: 1000 / 24000, peak: 1000 / 0x8000 });
 });
 
 test("playback prebuffers after silence, but not forever", () => {
@@ -124,6 +126,7 @@ test("flush drops queued speech at once (barge-in)", () => {
   assert.ok(render(p, 3).every((x) => x === 0));
   const flushed = p.port.sent.find((m) => m.type === "flushed");
   assert.ok(Math.abs(flushed.droppedSeconds - (24000 - 256) / 24000) < 1e-9);
+  assert.deepEqual(flushed.played, { seconds: 256 / 24000, peak: 1000 / 0x8000 }, "only what was rendered counts as played");
   assert.equal(p.port.sent.filter((m) => m.type === "state").at(-1).playing, false);
 });
 

@@ -16,6 +16,21 @@ const PLAYBACK_WORKLET = new URL("../worklets/playback-processor.js", import.met
 /** A microphone problem, with a message for the user. */
 export class MicrophoneError extends Error {}
 
+/** How many flushes the playback statistics remember. */
+const FLUSH_LOG_LENGTH = 20;
+
+/**
+ * @typedef {Object} PlaybackStats  what was played, for diagnostics and the browser tests (no audio in it)
+ * @property {number} chunks            audioOutput chunks queued
+ * @property {number} receivedSeconds   speech queued, in seconds
+ * @property {number} playedSeconds     speech that went to the output, per the playback worklet
+ * @property {number} peak              largest absolute sample played (0..1)
+ * @property {{reason:string, ackMs:number, droppedSeconds:number}[]} flushes  the latest flushes: why, how
+ *   long the worklet took to confirm (its output is silent from then on), and how much queued speech it dropped
+ * @property {number} outputLatencyMs   the playback context's base and output latency: sound leaves the
+ *   device this much after the worklet renders it
+ */
+
 export class AudioEngine {
   constructor() {
     this.captureCtx = null;
@@ -25,6 +40,9 @@ export class AudioEngine {
     this.ready = null; // promise: worklets loaded
     /** Called with true/false when the assistant starts or stops being heard. */
     this.onPlaying = () => {};
+    /** @type {PlaybackStats} */
+    this.stats = { chunks: 0, receivedSeconds: 0, playedSeconds: 0, peak: 0, flushes: [], outputLatencyMs: 0 };
+    this.pendingFlushes = []; // {reason, at} of flushes the worklet has not confirmed yet, oldest first
   }
 
   /** Creates the contexts (synchronously, inside the user gesture) and loads the worklets. */
@@ -57,9 +75,7 @@ export class AudioEngine {
           outputChannelCount: [1],
           processorOptions: { sourceRate: OUTPUT_SAMPLE_RATE },
         });
-        this.player.port.onmessage = (e) => {
-          if (e.data?.type === "state") this.onPlaying(e.data.playing);
-        };
+        this.player.port.onmessage = (e) => this.#onPlayerMessage(e.data);
         this.player.connect(this.playCtx.destination);
       });
     }
@@ -129,12 +145,34 @@ export class AudioEngine {
   play(base64) {
     if (!this.player) return;
     const pcm = base64ToPcm(base64);
+    this.stats.chunks++;
+    this.stats.receivedSeconds += pcm.length / OUTPUT_SAMPLE_RATE;
     this.player.port.postMessage({ type: "audio", pcm: pcm.buffer }, [pcm.buffer]);
   }
 
-  /** Barge-in or stop: drops every queued sample at once. */
-  flush() {
-    this.player?.port.postMessage({ type: "flush" });
+  /** Barge-in or stop: drops every queued sample at once. reason is kept in the statistics. */
+  flush(reason = "stop") {
+    if (!this.player) return;
+    this.pendingFlushes.push({ reason, at: performance.now() });
+    this.player.port.postMessage({ type: "flush" });
+  }
+
+  #onPlayerMessage(msg) {
+    if (msg?.played) {
+      this.stats.playedSeconds = msg.played.seconds;
+      this.stats.peak = msg.played.peak;
+    }
+    if (msg?.type === "state") {
+      this.onPlaying(msg.playing);
+    } else if (msg?.type === "flushed") {
+      // The worklet answers flushes in order; its output is silent from the moment it sent this.
+      const sent = this.pendingFlushes.shift();
+      if (!sent) return;
+      const ctx = this.playCtx;
+      this.stats.outputLatencyMs = ((ctx?.baseLatency ?? 0) + (ctx?.outputLatency ?? 0)) * 1000;
+      this.stats.flushes.push({ reason: sent.reason, ackMs: performance.now() - sent.at, droppedSeconds: msg.droppedSeconds });
+      if (this.stats.flushes.length > FLUSH_LOG_LENGTH) this.stats.flushes.shift();
+    }
   }
 }
 

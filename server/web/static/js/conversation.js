@@ -25,7 +25,7 @@ import {
   uuid,
 } from "./protocol.js";
 import { OutputTracker } from "./output.js";
-import { describeClose } from "./closecodes.js";
+import { connectFailure, describeClose } from "./closecodes.js";
 
 /** The gateway closes unauthenticated sockets after 10 s; give up a little earlier with a clear word. */
 const AUTH_TIMEOUT_MS = 9000;
@@ -42,16 +42,25 @@ const MAX_BUFFERED_BYTES = 256 * 1024;
  * @typedef {Object} ConversationHooks
  * @property {(state:string) => void} state   "connecting" | "authorizing" | "live" | "ending" | "closed"
  * @property {(action:object) => void} output  actions from OutputTracker (text, bargeIn, turnEnd)
- * @property {(text:string) => void} note      something to show in the transcript
+ * @property {(activity:ToolActivity) => void} tool  a tool call started or finished
  * @property {(message:object) => void} draining  the gateway announced a restart
  * @property {(info:object) => void} closed    the socket closed; info from describeClose plus flags
+ */
+
+/**
+ * @typedef {Object} ToolActivity
+ * @property {string} toolUseId
+ * @property {string} toolName
+ * @property {"running"|"done"|"failed"|"unfinished"} state  unfinished: the conversation closed first
+ * @property {"gateway"|"browser"} by  who runs it
  */
 
 export class Conversation {
   /**
    * @param {{url:string, token:string, voiceId:string, systemPrompt:string,
    *          history?:{role:string,text:string}[], audio:import("./audio.js").AudioEngine,
-   *          hooks:ConversationHooks}} opts
+   *          hooks:ConversationHooks, local?:boolean}} opts  local: a developer's gateway (`make run`), so
+   *          messages may speak of the gateway and how to start it
    */
   constructor(opts) {
     this.opts = opts;
@@ -64,9 +73,14 @@ export class Conversation {
     this.opened = false; // the socket opened at least once
     this.endRequested = false; // Stop was pressed
     this.serverError = null; // the gateway's {"type":"error"} before its close
+    this.drainNotice = false; // the gateway said {"type":"draining"}
     this.sessionId = "";
     this.droppedFrames = 0;
     this.timer = 0;
+    /** The tools the gateway runs itself (its authorization reply's serverTools); the page answers the rest. */
+    this.serverTools = new Set();
+    /** toolUseId → ToolActivity of every tool call seen, so each is shown once and answered at most once. */
+    this.tools = new Map();
   }
 
   start() {
@@ -86,7 +100,9 @@ export class Conversation {
     this.onViolation = (e) => {
       if (this.state === "connecting" && e.violatedDirective?.startsWith("connect-src")) {
         this.serverError = {
-          message: `The page's Content-Security-Policy does not allow connecting to ${this.opts.url} (connect-src).`,
+          message: this.opts.local
+            ? `The page's Content-Security-Policy does not allow connecting to ${this.opts.url} (connect-src).`
+            : "This site is not set up to reach its voice service (the page's security policy blocks it). Please tell the site's operator.",
           retryable: false,
         };
         this.#giveUp();
@@ -100,7 +116,7 @@ export class Conversation {
       this.#setState("authorizing");
       this.#send(authorization(this.opts.token));
       this.timer = setTimeout(() => {
-        this.serverError = { message: "The gateway did not answer the authorization in time.", retryable: true };
+        this.serverError = { message: "The voice service did not answer in time.", retryable: true };
         ws.close(4000, "authorization timeout");
       }, AUTH_TIMEOUT_MS);
     };
@@ -182,13 +198,22 @@ export class Conversation {
         clearTimeout(this.timer);
         if (msg.status === "success" && this.state === "authorizing") {
           this.sessionId = msg.sessionId ?? "";
+          // An older gateway sends no serverTools and runs no tool: the page then answers every toolUse.
+          if (Array.isArray(msg.serverTools)) this.serverTools = new Set(msg.serverTools.filter((n) => typeof n === "string"));
           this.#begin();
+        }
+        break;
+      case "toolResult":
+        // The gateway ran a tool itself and answered Nova Sonic; this only says how it went.
+        if (typeof msg.toolUseId === "string") {
+          this.#toolState(msg.toolUseId, msg.toolName, msg.status === "success" ? "done" : "failed");
         }
         break;
       case "error":
         this.serverError = msg; // the close that follows says what it means
         break;
       case "draining":
+        this.drainNotice = true;
         this.hooks.draining(msg);
         break;
     }
@@ -212,8 +237,11 @@ export class Conversation {
         return;
       case "bargeIn":
         // The user spoke over the assistant: silence it now, not after the queued speech.
-        this.audio.flush();
+        this.audio.flush("bargeIn");
         break;
+      case "toolUse":
+        this.#toolStarted(action);
+        return;
       case "toolCall":
         this.#answerTool(action);
         return;
@@ -221,23 +249,62 @@ export class Conversation {
     this.hooks.output(action);
   }
 
+  /** Nova Sonic asked for a tool: show it as running, run by the gateway if it said it runs that tool. */
+  #toolStarted({ toolName, toolUseId }) {
+    if (typeof toolUseId !== "string" || this.tools.has(toolUseId)) return; // a repeated toolUse
+    const by = this.serverTools.has(toolName) ? "gateway" : "browser";
+    const activity = { toolUseId, toolName, state: "running", by };
+    this.tools.set(toolUseId, activity);
+    this.hooks.tool({ ...activity });
+  }
+
+  /**
+   * The tool's block ended: answer it, unless the gateway runs it. Exactly one toolResult per toolUse goes
+   * to Nova Sonic: from the gateway for its own tools, from the page for the others, never from both.
+   */
   #answerTool({ toolName, toolUseId, input }) {
-    if (this.state !== "live") return;
-    const result = runTool(toolName, input);
+    if (this.serverTools.has(toolName) || this.state !== "live") return;
+    const activity = this.tools.get(toolUseId);
+    if (activity && activity.state !== "running") return; // answered already
+    const { ok, result } = runTool(toolName, input);
     for (const ev of toolResult(this.promptName, uuid(), toolUseId, result)) this.#send(ev);
-    this.hooks.note(toolName === "getDateAndTimeTool" ? "The assistant looked up the date and time." : `The assistant asked for an unknown tool, ${toolName}.`);
+    this.#toolState(toolUseId, toolName, ok ? "done" : "failed");
+  }
+
+  #toolState(toolUseId, toolName, state) {
+    let activity = this.tools.get(toolUseId);
+    if (!activity) {
+      // A result before its toolUse reached the page: show it all the same.
+      activity = { toolUseId, toolName: typeof toolName === "string" ? toolName : "tool", state: "", by: "gateway" };
+      this.tools.set(toolUseId, activity);
+    }
+    if (activity.state === state) return;
+    activity.state = state;
+    this.hooks.tool({ ...activity });
+  }
+
+  /**
+   * The close code the gateway meant. A close frame can be lost on the way: a server that closes its TCP
+   * connection while our audio frames are still arriving makes its kernel reset the connection, and the
+   * browser then reports 1006 without having read the frames before it. The gateway's own words, when they
+   * got through, say what it meant: the code in its {"type":"error"}, or a restart it announced.
+   */
+  #meant(code) {
+    if (code !== 1006 || !this.opened) return code;
+    if (Number.isInteger(this.serverError?.closeCode)) return this.serverError.closeCode;
+    return this.drainNotice ? 1012 : code;
   }
 
   #closed(code, reason) {
     if (this.state === "closed") return;
     clearTimeout(this.timer);
     globalThis.document?.removeEventListener("securitypolicyviolation", this.onViolation);
-    const info = describeClose(code, this.serverError);
+    const info = describeClose(this.#meant(code), this.serverError, { local: this.opts.local });
     if (this.endRequested && !this.serverError && (code === 1000 || code === 1005 || code === 1006)) {
       // We asked for the end; a missing close frame after that is not a failure.
       Object.assign(info, { normal: true, retryable: false, text: "The conversation ended." });
     } else if (!this.opened && code === 1006) {
-      info.text = this.serverError?.message ?? `Could not connect to the gateway at ${this.opts.url}. Check that it is running.`;
+      info.text = this.serverError?.message ?? connectFailure(this.opts.url, { local: this.opts.local });
       info.detail = "";
     }
     if (this.serverError?.retryable === false) info.retryable = false;
@@ -245,6 +312,9 @@ export class Conversation {
     info.userEnded = this.endRequested;
     info.wasLive = this.state === "live" || this.state === "ending";
     info.droppedFrames = this.droppedFrames;
+    for (const activity of this.tools.values()) {
+      if (activity.state === "running") this.#toolState(activity.toolUseId, activity.toolName, "unfinished");
+    }
     this.#setState("closed");
     this.hooks.closed(info);
   }

@@ -9,7 +9,8 @@
  *   {type:"audio", base64}                       speech to play
  *   {type:"bargeIn"}                             the user spoke over the assistant: stop playback now
  *   {type:"turnEnd", role, interrupted:boolean}  an ASSISTANT text turn finished
- *   {type:"toolCall", toolName, toolUseId, input} answer it with a toolResult
+ *   {type:"toolUse", toolName, toolUseId}         Nova Sonic asked for a tool (show it as running)
+ *   {type:"toolCall", toolName, toolUseId, input} its TOOL block ended: answer it now, unless the gateway does
  */
 export class OutputTracker {
   constructor() {
@@ -33,7 +34,7 @@ export class OutputTracker {
         return [{ type: "audio", base64: body.content }];
       case "toolUse":
         this.pendingTool = { toolName: body.toolName, toolUseId: body.toolUseId, content: body.content };
-        return [];
+        return [{ type: "toolUse", toolName: body.toolName, toolUseId: body.toolUseId }];
       case "contentEnd":
         return this.#contentEnd(body);
       default: // completionStart, completionEnd, usageEvent and anything newer

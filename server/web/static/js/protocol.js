@@ -14,8 +14,41 @@ export const VOICES = Object.freeze(["matthew", "tiffany", "amy", "olivia", "lup
 export const DEFAULT_SYSTEM_PROMPT =
   "You are a friendly assistant. Keep your answers short: two or three sentences.";
 
-/** The one tool the client offers: Nova Sonic may ask it for the date and time. */
+/** Nova Sonic may ask for the date and time. */
 export const DATE_TIME_TOOL = "getDateAndTimeTool";
+/** Nova Sonic may ask for the current weather at a latitude and longitude. */
+export const WEATHER_TOOL = "getWeatherTool";
+
+/**
+ * The tools offered to Nova Sonic in promptStart, the same two the replaced sample declared. The gateway
+ * runs both itself and says so in its authorization reply (serverTools); the page answers only a tool the
+ * gateway does not run (conversation.js). Nova Sonic wants each JSON schema as a string, not an object.
+ */
+export const TOOL_SPECS = Object.freeze([
+  {
+    toolSpec: {
+      name: DATE_TIME_TOOL,
+      description: "Get the current date, time, day of the week and time zone of the user.",
+      inputSchema: { json: JSON.stringify({ type: "object", properties: {}, required: [] }) },
+    },
+  },
+  {
+    toolSpec: {
+      name: WEATHER_TOOL,
+      description: "Get the current weather at a place, given its latitude and longitude.",
+      inputSchema: {
+        json: JSON.stringify({
+          type: "object",
+          properties: {
+            latitude: { type: "number", description: "Geographical WGS84 latitude of the place, from -90 to 90." },
+            longitude: { type: "number", description: "Geographical WGS84 longitude of the place, from -180 to 180." },
+          },
+          required: ["latitude", "longitude"],
+        }),
+      },
+    },
+  },
+]);
 
 /** A random UUID for prompt and content names. crypto.randomUUID needs a secure context (https or
  * localhost); getRandomValues does not, so a LAN address still gets far enough to explain the mic. */
@@ -56,20 +89,7 @@ export function promptStart(promptName, voiceId) {
       audioType: "SPEECH",
     },
     toolUseOutputConfiguration: { mediaType: "application/json" },
-    toolConfiguration: {
-      tools: [
-        {
-          toolSpec: {
-            name: DATE_TIME_TOOL,
-            description: "Get the current date, time, day of the week and time zone of the user.",
-            // Nova Sonic wants the JSON schema as a string, not as an object.
-            inputSchema: {
-              json: JSON.stringify({ type: "object", properties: {}, required: [] }),
-            },
-          },
-        },
-      ],
-    },
+    toolConfiguration: { tools: TOOL_SPECS },
   });
 }
 
@@ -203,18 +223,33 @@ export function sessionEnd() {
   return event("sessionEnd", {});
 }
 
-/** Runs a tool Nova Sonic asked for. Only getDateAndTimeTool exists; anything else gets an error
- * result, which Nova Sonic turns into a spoken apology rather than a stuck turn. */
-export function runTool(toolName, _input, now = new Date()) {
-  if (toolName !== DATE_TIME_TOOL) return { error: `unknown tool ${toolName}` };
-  const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-  return {
+/**
+ * The tools the page can run itself, for a gateway that does not run them (an older gateway, whose
+ * authorization reply has no serverTools). The weather is not among them: the page may connect only to its
+ * own origin (Content-Security-Policy), so it cannot reach a weather service.
+ */
+const BROWSER_TOOLS = {
+  [DATE_TIME_TOOL]: (_input, now) => ({
     date: now.toLocaleDateString("en-US", { year: "numeric", month: "long", day: "numeric" }),
     time: now.toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit" }),
     dayOfWeek: now.toLocaleDateString("en-US", { weekday: "long" }),
-    timeZone,
+    timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
     iso: now.toISOString(),
-  };
+  }),
+};
+
+/**
+ * Runs a tool Nova Sonic asked for in the page. A tool the page cannot run gets an error result, which
+ * Nova Sonic turns into a spoken apology rather than a stuck turn.
+ * @returns {{ok:boolean, result:object}}
+ */
+export function runTool(toolName, input, now = new Date()) {
+  const run = Object.hasOwn(BROWSER_TOOLS, toolName) ? BROWSER_TOOLS[toolName] : null;
+  if (run) return { ok: true, result: run(input, now) };
+  const error = toolName === WEATHER_TOOL
+    ? "The weather is not available: this voice service does not run the weather tool."
+    : `unknown tool ${toolName}`;
+  return { ok: false, result: { error } };
 }
 
 // Base64 of 16-bit little-endian PCM. Every browser this client supports is little-endian, so the

@@ -1,5 +1,6 @@
 // The chat transcript: the user's recognised speech and the assistant's answers, plus short notes
-// ("Connected", "Reconnecting…"). The list is an ARIA log, so screen readers announce new lines.
+// ("Reconnecting…") and one line per tool call that follows the call from running to done. The list is an
+// ARIA log, so screen readers announce new lines.
 //
 // Nova Sonic sends the assistant's text twice: SPECULATIVE text as soon as it is generated (before it is
 // spoken), then FINAL text for what was actually spoken. Speculative text is shown greyed and hidden from
@@ -8,11 +9,55 @@
 
 const ROLE_LABEL = { USER: "You", ASSISTANT: "Assistant" };
 
+/** What a tool call's line says in each state, for the tools the page declares (protocol.js). */
+const TOOL_TEXT = {
+  getDateAndTimeTool: {
+    running: "Looking up the date and time…",
+    done: "Looked up the date and time.",
+    failed: "Could not look up the date and time.",
+    unfinished: "The date and time lookup did not finish: the conversation ended.",
+  },
+  getWeatherTool: {
+    running: "Looking up the weather…",
+    done: "Looked up the weather.",
+    failed: "Could not look up the weather.",
+    unfinished: "The weather lookup did not finish: the conversation ended.",
+  },
+};
+
+/** The line for a tool call in a state. */
+export function toolText(toolName, state) {
+  const known = Object.hasOwn(TOOL_TEXT, toolName) ? TOOL_TEXT[toolName] : null;
+  if (known?.[state]) return known[state];
+  const name = String(toolName);
+  switch (state) {
+    case "running":
+      return `Running the tool ${name}…`;
+    case "done":
+      return `The tool ${name} finished.`;
+    case "failed":
+      return `The tool ${name} failed.`;
+    default:
+      return `The tool ${name} did not finish: the conversation ended.`;
+  }
+}
+
 export class Transcript {
   /** @param {HTMLOListElement} list */
   constructor(list) {
     this.list = list;
     this.current = null; // {role, li, body, pending: HTMLElement[]} of the last message, if open
+    this.tools = new Map(); // toolUseId → its line
+    // The reader is at the newest line, so it stays in view: updated whenever the list scrolls (by the
+    // reader or by us). When the list's box shrinks (a notice or the settings open above it, a phone's
+    // keyboard) a pinned list is scrolled back to its end, or the newest line would slide out of view.
+    this.pinned = true;
+    list.addEventListener?.("scroll", () => (this.pinned = this.#atBottom()), { passive: true });
+    if (globalThis.ResizeObserver) {
+      new ResizeObserver(() => {
+        if (this.pinned) this.#scrollToEnd();
+      }).observe(list);
+    }
   }
 
   /** Adds recognised or generated text. */
@@ -52,20 +97,33 @@ export class Transcript {
     if (this.current?.role === "ASSISTANT") this.current = null;
   }
 
-  /** A line that is not speech: connection events, tool calls. */
+  /** A line that is not speech: connection events ("info", "error", or "divider" between conversations). */
   addNote(text, kind = "info") {
-    const follow = this.#atBottom();
-    const li = document.createElement("li");
-    li.className = `note ${kind}`;
-    li.textContent = text;
-    this.list.append(li);
-    this.current = null;
-    if (follow) this.#scrollToEnd();
+    return this.#addLine(`note ${kind}`, text);
+  }
+
+  /**
+   * A tool call: one line per toolUseId, added when the call starts and updated in place as it finishes.
+   * @param {import("./conversation.js").ToolActivity} activity
+   */
+  tool({ toolUseId, toolName, state }) {
+    const className = `note tool ${state}`;
+    const text = toolText(toolName, state);
+    const li = this.tools.get(toolUseId);
+    if (li) {
+      li.className = className;
+      li.textContent = text;
+      return;
+    }
+    const added = this.#addLine(className, text);
+    added.dataset.toolUseId = toolUseId;
+    this.tools.set(toolUseId, added);
   }
 
   clear() {
     this.list.replaceChildren();
     this.current = null;
+    this.tools.clear();
   }
 
   /**
@@ -77,7 +135,10 @@ export class Transcript {
     const out = [];
     for (let li = this.list.lastElementChild; li && !li.classList.contains("divider"); li = li.previousElementSibling) {
       if (!li.classList.contains("message")) continue;
-      const text = Array.from(li.querySelectorAll(".segment:not(.speculative)"), (s) => s.textContent.trim())
+      const body = li.lastElementChild; // the .body span: who, then body
+      const text = Array.from(body.children)
+        .filter((s) => s.classList.contains("segment") && !s.classList.contains("speculative"))
+        .map((s) => s.textContent.trim())
         .filter(Boolean)
         .join(" ");
       if (!text) continue;
@@ -86,6 +147,18 @@ export class Transcript {
       else out.unshift({ role: li.dataset.role, text });
     }
     return out;
+  }
+
+  /** Appends a line after which the next text starts a new message, keeping the newest line in view. */
+  #addLine(className, text) {
+    const follow = this.#atBottom();
+    const li = document.createElement("li");
+    li.className = className;
+    li.textContent = text;
+    this.list.append(li);
+    this.current = null;
+    if (follow) this.#scrollToEnd();
+    return li;
   }
 
   #message(role) {

@@ -15,8 +15,11 @@
 // processor resamples by linear interpolation from `sourceRate` to the context's `sampleRate`.
 //
 // Messages accepted: {type:"audio", pcm: ArrayBuffer of Int16 samples}, {type:"flush"}.
-// Messages posted:   {type:"state", playing: boolean} when speech starts or stops;
-//                    {type:"flushed", droppedSeconds} after a flush.
+// Messages posted:   {type:"state", playing: boolean, played} when speech starts or stops;
+//                    {type:"flushed", droppedSeconds, played} after a flush.
+// `played` counts what actually went to the output since the processor started: {seconds, peak}, peak being
+// the largest absolute sample (0..1). It lets the page (and its browser tests) tell speech that was heard
+// from speech that was only received.
 
 const PREBUFFER_SECONDS = 0.06;
 
@@ -32,6 +35,8 @@ class PlaybackProcessor extends AudioWorkletProcessor {
     this.queued = 0; // samples in the queued chunks, the played part of queue[0] included
     this.playing = false;
     this.waited = 0; // output samples spent waiting for the prebuffer
+    this.playedSamples = 0; // output samples taken from the queue
+    this.peak = 0; // largest absolute output sample so far
     this.port.onmessage = (e) => this.onMessage(e.data);
   }
 
@@ -50,14 +55,18 @@ class PlaybackProcessor extends AudioWorkletProcessor {
       this.queued = 0;
       this.waited = 0;
       this.setPlaying(false);
-      this.port.postMessage({ type: "flushed", droppedSeconds });
+      this.port.postMessage({ type: "flushed", droppedSeconds, played: this.played() });
     }
   }
 
   setPlaying(playing) {
     if (this.playing === playing) return;
     this.playing = playing;
-    this.port.postMessage({ type: "state", playing });
+    this.port.postMessage({ type: "state", playing, played: this.played() });
+  }
+
+  played() {
+    return { seconds: this.playedSamples / sampleRate, peak: this.peak };
   }
 
   /** Samples still to play. `queued` counts whole chunks; the head chunk is partly played. */
@@ -98,6 +107,11 @@ class PlaybackProcessor extends AudioWorkletProcessor {
         this.queued -= this.queue[0].length;
         this.queue.shift();
       }
+    }
+    this.playedSamples += i;
+    for (let k = 0; k < i; k++) {
+      const a = Math.abs(out[k]);
+      if (a > this.peak) this.peak = a;
     }
     // Mirror to any extra output channels (a stereo destination).
     for (let c = 1; c < outputs[0].length; c++) outputs[0][c].set(out);
