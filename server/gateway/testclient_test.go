@@ -92,6 +92,24 @@ func dial(t *testing.T, hs *httptest.Server, token string) *websocket.Conn {
 	return conn
 }
 
+// dialWithHeader opens a WebSocket with extra request headers and authorizes it.
+func dialWithHeader(t *testing.T, hs *httptest.Server, header map[string]string) *websocket.Conn {
+	t.Helper()
+	h := http.Header{}
+	for k, v := range header {
+		h.Set(k, v)
+	}
+	conn, resp, err := websocket.DefaultDialer.Dial(wsURL(hs), h)
+	if err != nil {
+		t.Fatalf("dial: %v (response %v)", err, resp)
+	}
+	t.Cleanup(func() { conn.Close() })
+	send(t, conn, `{"type":"authorization","token":"Bearer any-token"}`)
+	var reply map[string]any
+	readJSON(t, conn, &reply)
+	return conn
+}
+
 func send(t *testing.T, conn *websocket.Conn, frame string) {
 	t.Helper()
 	if err := conn.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
