@@ -20,7 +20,7 @@ GATEWAY_PKGS := $(shell go list ./server/... 2>/dev/null | grep -v '/server/web/
 # The EKS stack's Kubernetes objects: plain Go, no jsii.
 KUBE_PKGS := ./kube/...
 
-.PHONY: help setup deps browser run gateway test test-gateway test-browser test-kube test-cdk bench lint synth diff
+.PHONY: help setup deps browser run gateway test test-gateway test-browser test-kube test-cdk fuzz bench lint synth diff
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -71,6 +71,12 @@ synth: deps ## synthesize the ECS stack into cdk.out/ with cdk-nag (no AWS accou
 
 diff: deps ## compare the ECS stack with the deployed one (needs AWS credentials)
 	$(CDK) diff --no-notices
+
+# How long `make fuzz` runs the validator's fuzz target; its seed corpus runs in every `make test`.
+FUZZTIME ?= 5m
+
+fuzz: ## fuzz the gateway's input validator for FUZZTIME (default 5m); a crasher lands in server/gateway/testdata/fuzz
+	go test -run '^$$' -fuzz '^FuzzParseInputEvent$$' -fuzztime $(FUZZTIME) ./server/gateway/
 
 bench: ## run the Go benchmarks (record results in BENCHMARKS.md)
 	go test -run '^$$' -bench . -benchmem $(GATEWAY_PKGS)
