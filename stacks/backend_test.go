@@ -1,13 +1,9 @@
 package stacks_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
-	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -15,6 +11,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"novasonic/stacks"
+	"novasonic/stacks/golden"
 )
 
 func TestBackendNagClean(t *testing.T) {
@@ -283,23 +280,20 @@ func TestBackendOutputs(t *testing.T) {
 	}
 }
 
-// assetHash matches the content hashes of assets (S3 keys, image tags) and the marker hashes around them.
-var assetHash = regexp.MustCompile(`[0-9a-f]{64}`)
-
 func TestBackendGolden(t *testing.T) {
 	// GIVEN the ECS stack
 	s := backendStack(t)
 
 	// WHEN its template is rendered with asset hashes masked (they change with every edit of server/)
-	raw, err := json.MarshalIndent(s.json, "", "  ")
+	got, err := golden.Render(s.json)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := append(assetHash.ReplaceAll(raw, []byte("<asset-hash>")), '\n')
 
 	// THEN it equals testdata/<stack>.template.json; run `go test ./stacks -run Golden -update` after an
-	// intended change and review the diff
-	path := filepath.Join("testdata", stacks.BackendStackName+".template.json")
+	// intended change and review the diff. `make template-check` compares the CLI's synth with the same
+	// file.
+	path := golden.Path("testdata", stacks.BackendStackName)
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -310,27 +304,9 @@ func TestBackendGolden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("template differs from %s; run `go test ./stacks -run Golden -update` and review the diff:\n%s", path, firstDiff(want, got))
+	if diff := golden.FirstDiff(want, got); diff != "" {
+		t.Errorf("template differs from %s; run `go test ./stacks -run Golden -update` and review the diff:\n%s", path, diff)
 	}
-}
-
-// firstDiff shows the first differing line with some context.
-func firstDiff(want, got []byte) string {
-	w, g := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return "line " + strconv.Itoa(i+1) + ":\n  want: " + wl + "\n  got:  " + gl
-		}
-	}
-	return ""
 }
 
 // describe renders an annotation (construct path, level and message) for a failure message.
