@@ -15,7 +15,7 @@ CDK := $(CDK_DIR)/node_modules/.bin/cdk
 CDK_PKGS := $(shell go list ./constructs/... ./stacks/... 2>/dev/null)
 GATEWAY_PKGS := ./server/...
 
-.PHONY: help setup run gateway test test-gateway test-cdk bench lint synth diff
+.PHONY: help setup run gateway test test-gateway test-cdk bench lint synth diff template-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,13 @@ synth: setup ## synthesize the ECS stack into cdk.out/ with cdk-nag (no AWS acco
 
 diff: setup ## compare the ECS stack with the deployed one (needs AWS credentials)
 	$(CDK) diff --no-notices
+
+# What CI's template job runs: each stack synthesized by the CDK CLI with cdk-nag into cdk.out/<stack>/,
+# then compared with stacks/testdata/<stack>.template.json with asset hashes masked. An infrastructure
+# change fails until its golden file is updated (`go test ./stacks -run Golden -update`); an edit under
+# server/ alone passes. The EKS stack is skipped while main_eks.go is absent.
+template-check: setup ## synthesize both stacks with cdk-nag and compare them with their golden templates (no AWS account needed)
+	go run ./stacks/templatecheck -cdk $(CDK)
 
 bench: ## run the Go benchmarks (record results in BENCHMARKS.md)
 	go test -run '^$$' -bench . -benchmem $(GATEWAY_PKGS)
