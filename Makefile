@@ -15,7 +15,7 @@ CDK := $(CDK_DIR)/node_modules/.bin/cdk
 CDK_PKGS := $(shell go list ./constructs/... ./stacks/... 2>/dev/null)
 GATEWAY_PKGS := ./server/...
 
-.PHONY: help setup run gateway test test-gateway test-cdk bench lint synth diff template-check
+.PHONY: help setup run gateway test test-tools test-gateway test-cdk test-deploy bench lint synth diff template-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -32,7 +32,12 @@ run: synth gateway ## the main job without an AWS account: synthesize the stacks
 gateway: ## run only the gateway, with the built-in simulated Nova Sonic, and print its URL
 	go run ./server -local
 
-test: setup test-gateway test-cdk ## run every test
+test: setup test-tools test-gateway test-cdk test-deploy ## run every test
+
+# shellcheck, Wine and a Windows node.exe for the tests in deploy/; where they cannot be installed, those
+# tests skip with the reason (and fail under CI=true).
+test-tools: ## install what the deploy-script tests need (deploy/install-test-tools.sh)
+	deploy/install-test-tools.sh
 
 test-gateway:
 	go vet $(GATEWAY_PKGS)
@@ -43,6 +48,11 @@ test-gateway:
 test-cdk:
 	go vet main_ecs.go
 	$(if $(CDK_PKGS),go vet $(CDK_PKGS) && go test -count=1 -timeout 20m $(CDK_PKGS),@echo "no CDK packages yet")
+
+# deploy.sh and deploy.bat against stand-in tools (deploy.bat under Wine), shellcheck and actionlint.
+test-deploy:
+	go vet ./deploy/...
+	go test -count=1 -timeout 20m ./deploy/...
 
 # cdk.json runs `go run main_ecs.go`. The stack is environment-agnostic, so synth needs no AWS account.
 synth: setup ## synthesize the ECS stack into cdk.out/ with cdk-nag (no AWS account needed)
