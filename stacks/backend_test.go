@@ -1,7 +1,6 @@
 package stacks_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -18,6 +17,7 @@ import (
 
 	appconstructs "novasonic/constructs"
 	"novasonic/stacks"
+	"novasonic/stacks/golden"
 	"novasonic/stacks/templatecheck"
 )
 
@@ -391,23 +391,20 @@ func TestBackendOutputs(t *testing.T) {
 	}
 }
 
-// assetHash matches the content hashes of assets (S3 keys, image tags) and the marker hashes around them.
-var assetHash = regexp.MustCompile(`[0-9a-f]{64}`)
-
 func TestBackendGolden(t *testing.T) {
 	// GIVEN the ECS stack
 	s := backendStack(t)
 
 	// WHEN its template is rendered with asset hashes masked (they change with every edit of server/)
-	raw, err := json.MarshalIndent(s.tmpl, "", "  ")
+	got, err := golden.Render(s.tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := append(assetHash.ReplaceAll(raw, []byte("<asset-hash>")), '\n')
 
 	// THEN it equals testdata/<stack>.template.json; run `go test ./stacks -run Golden -update` after an
-	// intended change and review the diff
-	path := filepath.Join("testdata", stacks.BackendStackName+".template.json")
+	// intended change and review the diff. `make template-check` compares the CLI's synth with the same
+	// file.
+	path := golden.Path("testdata", stacks.BackendStackName)
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -418,16 +415,9 @@ func TestBackendGolden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
-	if !bytes.Equal(got, want) {
-		var wantJSON, gotJSON any
-		if err := json.Unmarshal(want, &wantJSON); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		_ = json.Unmarshal(got, &gotJSON)
-		changes := templatecheck.Diff(wantJSON, gotJSON)
-		if len(changes) == 0 {
-			changes = []string{"(formatting only)"}
-		}
+	if changes, err := golden.Changes(want, got); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	} else if len(changes) > 0 {
 		t.Errorf("template differs from %s at %d paths; run `go test ./stacks -run Golden -update` and review the diff:\n  %s",
 			path, len(changes), strings.Join(changes, "\n  "))
 	}
