@@ -16,6 +16,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	appconstructs "novasonic/constructs"
+	"novasonic/server/gateway"
 	"novasonic/stacks"
 	"novasonic/stacks/golden"
 	"novasonic/stacks/templatecheck"
@@ -375,7 +376,7 @@ func TestBackendOutputs(t *testing.T) {
 	s := backendStack(t)
 
 	// THEN it has the outputs docs/ecs-stack.md lists
-	want := []string{"BedrockModelId", "BedrockRegion", "CloudFrontUrl", "ClusterName", "CreateUserCommand",
+	want := []string{"AlarmTopicArn", "BedrockModelId", "BedrockRegion", "CloudFrontUrl", "ClusterName", "CreateUserCommand",
 		"LogGroupName", "ServiceName", "UserPoolClientId", "UserPoolId", "WebSocketUrl"}
 	got := slices.Sorted(maps.Keys(s.tmpl.Outputs()))
 	if !slices.Equal(got, want) {
@@ -388,6 +389,13 @@ func TestBackendOutputs(t *testing.T) {
 		if value := templatecheck.Render(output.(map[string]any)["Value"]); strings.Contains(value, ".amazoncognito.com") {
 			t.Errorf("output %s = %s leads to managed login; users should open CloudFrontUrl and sign in there", id, value)
 		}
+	}
+}
+
+// The near-capacity alarm is set against the gateway's conversation limit; the two must not drift apart.
+func TestTheAlarmsKnowTheGatewaysConversationLimit(t *testing.T) {
+	if got, want := stacks.GatewayMaxConversations, gateway.DefaultLimits().MaxConversations; got != want {
+		t.Fatalf("stacks.GatewayMaxConversations = %d, the gateway's MAX_CONVERSATIONS default = %d", got, want)
 	}
 }
 
