@@ -31,6 +31,8 @@ var testTiming = func() timing {
 	t := defaultTiming
 	t.sendError = patience / 3
 	t.closeGrace = 5 * time.Second
+	// A wait, not a deadline: shorter only makes the recovery tests quicker.
+	t.recoveryBackoff = 10 * time.Millisecond
 	return t
 }()
 
