@@ -88,7 +88,7 @@ const (
 
 // timing is the set of deadlines a Server uses: the constants above, replaced by tests.
 type timing struct {
-	auth, write, ping, pong, slowClient, sendError, closeGrace time.Duration
+	auth, write, ping, pong, slowClient, sendError, closeGrace    time.Duration
 	rotateAfter, handoverWindow, handoverSilence, recoveryBackoff time.Duration
 }
 

@@ -69,9 +69,9 @@ type sender struct {
 	staleTools map[string]bool
 	// earlyEnds are the ends of legs that ended while their opener was still replaying.
 	earlyEnds map[*leg]error
-	rotate     *time.Timer // when the current leg is rotateAfter old
-	deadline   *time.Timer // when the current leg is rotateAfter+handoverWindow old
-	retry      *time.Timer // the next recovery attempt, after a backoff
+	rotate    *time.Timer // when the current leg is rotateAfter old
+	deadline  *time.Timer // when the current leg is rotateAfter+handoverWindow old
+	retry     *time.Timer // the next recovery attempt, after a backoff
 }
 
 // sendLoop sends the browser's input (and tool results) to the current leg, in order, until the session

@@ -48,13 +48,13 @@ type session struct {
 	// The conversation's Bedrock streams (continuation.go). current is the leg the browser talks to; the
 	// sender switches it, receive loops read it. next is the sender's leg opened ahead of a rotation,
 	// for teardown to close. legs counts receive loops, openers and closers, which teardown waits for.
-	inbox      chan inputItem // the read loop's and tools' input for the sender
-	current    atomic.Pointer[leg]
-	next       *leg
-	legs       sync.WaitGroup
-	legEnded   chan legEnd
-	opened     chan legOpened
-	used       []*leg // the sender's, then teardown's: every leg that was current, in order
+	inbox    chan inputItem // the read loop's and tools' input for the sender
+	current  atomic.Pointer[leg]
+	next     *leg
+	legs     sync.WaitGroup
+	legEnded chan legEnd
+	opened   chan legOpened
+	used     []*leg // the sender's, then teardown's: every leg that was current, in order
 	// turnEnded wakes the sender when the assistant ends a turn; turnBoundary says that no one has
 	// spoken since, which makes now a moment to hand over to the next stream.
 	turnEnded         chan struct{}
@@ -65,7 +65,7 @@ type session struct {
 	// outputMu serialises what output events do to the session (tools, latency, history): at a handover
 	// the old leg's receive loop may still be finishing an event when the new one starts.
 	outputMu sync.Mutex
-	tools toolState
+	tools    toolState
 
 	// The user's final transcript not yet answered with audio, for the response latency metric (under
 	// outputMu).
