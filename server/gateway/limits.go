@@ -69,6 +69,10 @@ const (
 	// happens regardless: 7:45, with margin before 8:00.
 	handoverWindow = 45 * time.Second
 
+	// MaxRotateStreamsAfter is the latest rotation Options.RotateStreamsAfter may ask for: its handover
+	// window must end before the stream's 8 minutes.
+	MaxRotateStreamsAfter = 8*time.Minute - handoverWindow
+
 	// handoverSilence is how long nobody must have spoken (no loud user audio, no assistant output) for a
 	// handover outside a turn boundary: longer than a pause between words.
 	handoverSilence = 700 * time.Millisecond

@@ -45,33 +45,33 @@ func (s *session) enqueue(ctx context.Context, item inputItem) bool {
 	}
 }
 
-// sender is the sendLoop's state: the legs it sends to and the continuation under way.
+// sender is the sendLoop's state: the leg it sends to and the continuation under way.
 type sender struct {
-	s   *session
-	ctx context.Context
-	cur *leg // the leg input goes to; nil before the first sessionStart and while recovering
-	// next is the leg opened ahead of a rotation, ready for the handover; the session's teardown closes
-	// it if it was never handed over (session.next).
-	next     *leg
-	legs     int  // legs opened so far
-	opening  bool // an opener is running
-	forced   bool // the handover deadline has passed: hand over as soon as next is ready
-	ended    bool // the browser's sessionEnd was sent: the conversation is not continued any more
-	lastLoud time.Time
-	// Recovery: the current leg failed and a new one is being opened. Input that arrives meanwhile is
-	// held; of its audio, only the latest handoverAudioBytes.
-	recovering bool
-	recoveries int
-	held       []inputItem
-	heldAudio  int
-	failedAt   time.Time
+	s    *session
+	ctx  context.Context
+	cur  *leg // the leg input goes to; nil before the first sessionStart and after a failure
+	legs int  // legs opened so far
+	// switching: a new leg is being opened and primed with the conversation (a rotation, or a recovery
+	// when cur is nil). Input that arrives meanwhile is held, and sent to the new leg once it is current:
+	// each audio frame goes to exactly one leg, and none is lost while the switch takes.
+	switching   bool
+	recovery    bool // the switch replaces a failed leg
+	rotationDue bool // cur has reached rotateAfter: rotate at the next good moment
+	forced      bool // cur has reached rotateAfter+handoverWindow: rotate now
+	ended       bool // the browser's sessionEnd was sent: the conversation is not continued any more
+	lastLoud    time.Time
+	recoveries  int
+	// held is the input waiting for a switch; of its audio only the latest handoverAudioBytes.
+	held        []inputItem
+	heldAudio   int
+	switchStart time.Time
 	// staleTools are the browser's TOOL contents answering a tool use of a leg that failed: dropped.
 	staleTools map[string]bool
 	// earlyEnds are the ends of legs that ended while their opener was still replaying.
 	earlyEnds map[*leg]error
-	rotate    *time.Timer // when the current leg is rotateAfter old
-	deadline  *time.Timer // when the current leg is rotateAfter+handoverWindow old
-	retry     *time.Timer // the next recovery attempt, after a backoff
+	rotate    *time.Timer // when cur is rotateAfter old
+	deadline  *time.Timer // when cur is rotateAfter+handoverWindow old
+	retry     *time.Timer // the next attempt to open a leg, after a backoff
 }
 
 // sendLoop sends the browser's input (and tool results) to the current leg, in order, until the session
@@ -97,16 +97,20 @@ func (s *session) sendLoop(ctx context.Context) error {
 				return sd.verdict(err)
 			}
 		case <-timerC(sd.rotate):
-			sd.rotate = nil
-			sd.startOpening(false)
+			sd.rotate, sd.rotationDue = nil, true
+			sd.maybeRotate()
 		case <-timerC(sd.deadline):
 			sd.deadline, sd.forced = nil, true
-			sd.maybeHandover()
+			sd.maybeRotate()
 		case <-timerC(sd.retry):
 			sd.retry = nil
-			sd.startOpening(true)
+			if sd.cur == nil {
+				sd.startSwitch(true)
+			} else {
+				sd.maybeRotate()
+			}
 		case <-s.turnEnded:
-			sd.maybeHandover()
+			sd.maybeRotate()
 		}
 	}
 }
@@ -139,12 +143,14 @@ func (sd *sender) stopTimers() {
 			t.Stop()
 		}
 	}
+	sd.rotate, sd.deadline, sd.retry = nil, nil, nil
 }
 
-// input sends one item to the current leg; the first sessionStart opens the first leg.
+// input sends one item to the current leg; the first sessionStart opens the first leg. While a switch
+// is under way the item is held for the new leg.
 func (sd *sender) input(item inputItem) error {
 	s := sd.s
-	if sd.cur == nil && !sd.recovering {
+	if sd.cur == nil && sd.legs == 0 {
 		sd.legs++
 		l, err := s.openLeg(sd.ctx, sd.legs, nil)
 		if err != nil {
@@ -152,7 +158,7 @@ func (sd *sender) input(item inputItem) error {
 		}
 		sd.makeCurrent(l)
 	}
-	if sd.recovering {
+	if sd.cur == nil || sd.switching {
 		sd.hold(item)
 		return nil
 	}
@@ -180,10 +186,6 @@ func (sd *sender) input(item inputItem) error {
 			sd.cur.endRequested.Store(true)
 			sd.ended = true
 			sd.stopTimers()
-			if sd.next != nil {
-				s.closeLegLater(sd.next)
-				sd.next, s.next = nil, nil
-			}
 		}
 		if err := sd.send(ev); err != nil {
 			if errors.Is(err, errLegFailed) {
@@ -204,13 +206,13 @@ func (sd *sender) input(item inputItem) error {
 			}
 		}
 	}
-	if item.audio && events[0].Loud {
-		// The user is speaking: the assistant's last turn boundary is no longer a moment to hand over.
-		sd.lastLoud = time.Now()
-		s.turnBoundary.Store(false)
-	}
-	if item.audio && sd.next != nil {
-		sd.maybeHandover()
+	if item.audio {
+		if events[0].Loud {
+			// The user is speaking: the assistant's last turn boundary is no longer a moment to rotate.
+			sd.lastLoud = time.Now()
+			s.turnBoundary.Store(false)
+		}
+		sd.maybeRotate()
 	}
 	return nil
 }
@@ -276,7 +278,7 @@ func (sd *sender) dropStaleTool(ev inputEvent) bool {
 	return false
 }
 
-// hold keeps input for the leg that replaces a failed one: everything, but of audio only the latest
+// hold keeps input for the leg a switch is opening: everything, but of audio only the latest
 // handoverAudioBytes (older audio is dropped and counted).
 func (sd *sender) hold(item inputItem) {
 	sd.held = append(sd.held, item)
@@ -292,14 +294,14 @@ func (sd *sender) hold(item inputItem) {
 	}
 }
 
-// makeCurrent makes l the leg input goes to and its output the browser hears, and times its rotation.
+// makeCurrent makes l the leg input goes to and whose output the browser hears, and times its rotation.
 func (sd *sender) makeCurrent(l *leg) {
 	s := sd.s
 	sd.cur = l
 	s.current.Store(l)
 	s.used = append(s.used, l)
 	sd.stopTimers()
-	sd.rotate, sd.deadline, sd.forced = nil, nil, false
+	sd.rotationDue, sd.forced = false, false
 	if sd.ended {
 		return
 	}
@@ -308,15 +310,35 @@ func (sd *sender) makeCurrent(l *leg) {
 	sd.deadline = time.NewTimer(max(s.srv.timing.rotateAfter+s.srv.timing.handoverWindow-age, 0))
 }
 
-// startOpening opens the next leg beside the conversation: ahead of a rotation, or to recover. It does
-// nothing when the conversation is not to be continued: it has ended, or the gateway is draining (the
-// conversation ends with the drain); and no rotation starts before the prompt is complete.
-func (sd *sender) startOpening(recovery bool) {
+// maybeRotate starts the rotation of a leg that has reached rotateAfter at a good moment: the assistant
+// has just finished its turn, or nobody has spoken for handoverSilence; and no tool call is pending.
+// After the deadline any moment will do.
+func (sd *sender) maybeRotate() {
 	s := sd.s
-	if sd.opening || sd.ended || s.srv.draining.Load() || (!recovery && !s.conv.rotatable()) {
+	if !sd.rotationDue && !sd.forced || sd.switching || sd.cur == nil || sd.ended {
 		return
 	}
-	sd.opening = true
+	if !sd.forced {
+		if s.tools.running.Load() > 0 || s.conv.browserToolsPending() || s.conv.outputOpen() {
+			return
+		}
+		if !s.turnBoundary.Load() && time.Since(sd.lastLoud) < s.srv.timing.handoverSilence {
+			return
+		}
+	}
+	sd.startSwitch(false)
+}
+
+// startSwitch opens a new leg beside the conversation and primes it with the conversation as it is now;
+// input is held until it is current (onOpened). It does nothing when the conversation is not to be
+// continued: it has ended, or the gateway is draining (the conversation ends with the drain); and a
+// rotation waits for a complete prompt.
+func (sd *sender) startSwitch(recovery bool) {
+	s := sd.s
+	if sd.switching || sd.ended || s.srv.draining.Load() || (!recovery && !s.conv.rotatable()) {
+		return
+	}
+	sd.switching, sd.recovery, sd.switchStart = true, recovery, time.Now()
 	sd.legs++
 	n, replay := sd.legs, s.conv.replay(sd.legs)
 	s.legs.Add(1)
@@ -333,99 +355,66 @@ func (sd *sender) startOpening(recovery bool) {
 	}()
 }
 
-// onOpened takes an opener's result: the leg to hand over to, or the recovered conversation.
+// onOpened completes a switch: the new leg becomes current, the old one (if it still works) is closed
+// beside, and the held input goes to the new leg.
 func (sd *sender) onOpened(r legOpened) error {
 	s := sd.s
-	sd.opening = false
+	sd.switching = false
 	if r.err != nil {
 		cause, slow, ok := recoveryCause(r.err, 0, s.srv.timing.rotateAfter)
 		if !ok {
 			return r.err // a replay Bedrock refuses ends the session with its error: no loop
 		}
-		if r.recovery {
+		if sd.cur == nil {
 			return sd.recover(cause, slow, r.err)
 		}
-		// A rotation's stream failed to open: try again, unless the deadline is near; if the current
-		// leg then reaches its limit, recovery continues the conversation.
-		if sd.deadline != nil {
-			sd.retry = time.NewTimer(s.srv.timing.recoveryBackoff)
-		}
-		return nil
+		// A rotation's new stream failed: the old one still works, so it takes the held input, and the
+		// rotation is tried again shortly (by the deadline at the latest; past the stream's limit,
+		// recovery continues the conversation).
+		sd.retry = time.NewTimer(s.srv.timing.recoveryBackoff)
+		return sd.flushHeld()
 	}
 	if sd.ended || s.srv.draining.Load() {
 		s.closeLegLater(r.leg)
-		return nil
+		return sd.flushHeld()
 	}
-	err, endedEarly := sd.earlyEnds[r.leg]
-	delete(sd.earlyEnds, r.leg)
-	if r.recovery {
-		sd.recovering = false
-		sd.makeCurrent(r.leg)
-		if endedEarly {
-			return sd.onLegEnded(legEnd{leg: r.leg, err: err})
-		}
-		s.srv.metrics.HandoverGap.Observe(time.Since(sd.failedAt).Seconds())
-		s.log.Info("conversation recovered on a new Bedrock stream", "leg", r.leg.n, "recoveries", sd.recoveries)
-		held := sd.held
-		sd.held, sd.heldAudio = nil, 0
-		for _, item := range held {
-			if err := sd.input(item); err != nil {
-				return err
-			}
-		}
-		return nil
+	old := sd.cur
+	sd.makeCurrent(r.leg)
+	s.interruptOutputs()
+	s.srv.metrics.HandoverGap.Observe(time.Since(sd.switchStart).Seconds())
+	if old != nil {
+		s.closeLegLater(old)
+		s.srv.metrics.Continuations.Inc()
+		s.log.Info("conversation continued on a new Bedrock stream", "leg", r.leg.n,
+			"previous_age_ms", time.Since(old.opened).Milliseconds(), "held_events", len(sd.held))
+	} else {
+		s.log.Info("conversation recovered on a new Bedrock stream", "leg", r.leg.n, "recoveries", sd.recoveries,
+			"held_events", len(sd.held))
 	}
-	sd.next, s.next = r.leg, r.leg
-	if endedEarly {
+	if err, endedEarly := sd.earlyEnds[r.leg]; endedEarly {
+		delete(sd.earlyEnds, r.leg)
 		return sd.onLegEnded(legEnd{leg: r.leg, err: err})
 	}
-	sd.maybeHandover()
+	return sd.flushHeld()
+}
+
+// flushHeld sends the input held during a switch, in order.
+func (sd *sender) flushHeld() error {
+	held := sd.held
+	sd.held, sd.heldAudio = nil, 0
+	for _, item := range held {
+		if err := sd.input(item); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// maybeHandover hands the conversation to the next leg if it is ready and now is a good moment: the
-// assistant has just finished its turn, or nobody has spoken for handoverSilence; and no tool call is
-// pending. After the deadline any moment will do.
-func (sd *sender) maybeHandover() {
-	s := sd.s
-	if sd.next == nil || sd.recovering || sd.ended {
-		return
-	}
-	if !sd.forced {
-		if s.tools.running.Load() > 0 || s.conv.browserToolsPending() || s.conv.outputOpen() {
-			return
-		}
-		turnBoundary := s.turnBoundary.Swap(false)
-		silent := time.Since(sd.lastLoud) >= s.srv.timing.handoverSilence
-		if !turnBoundary && !silent {
-			return
-		}
-	}
-	start := time.Now()
-	old, next := sd.cur, sd.next
-	sd.next, s.next = nil, nil
-	sd.makeCurrent(next)
-	s.interruptOutputs()
-	s.closeLegLater(old)
-	s.srv.metrics.Continuations.Inc()
-	s.srv.metrics.HandoverGap.Observe(time.Since(start).Seconds())
-	s.log.Info("conversation continued on a new Bedrock stream", "leg", next.n, "previous_age_ms",
-		time.Since(old.opened).Milliseconds(), "forced", sd.forced)
-}
-
 // onLegEnded handles the end of a leg's stream: the current leg's is the session's end, or a failure to
-// recover from; a leg opened ahead of a rotation that fails is replaced later; a replaced leg's end is
-// expected.
+// recover from; a replaced leg's end is expected.
 func (sd *sender) onLegEnded(e legEnd) error {
 	s := sd.s
 	switch {
-	case e.leg == sd.next:
-		sd.next, s.next = nil, nil
-		s.closeLegLater(e.leg)
-		if sd.deadline != nil {
-			sd.retry = time.NewTimer(s.srv.timing.recoveryBackoff)
-		}
-		return nil
 	case e.leg.retired:
 		return nil
 	case e.leg != sd.cur:
@@ -448,17 +437,18 @@ func (sd *sender) onLegEnded(e legEnd) error {
 	old := sd.cur
 	sd.cur = nil
 	s.current.Store(nil)
+	sd.stopTimers()
 	s.interruptOutputs()
 	s.closeLegLater(old)
 	s.conv.forgetToolUses()
-	sd.failedAt = time.Now()
-	if sd.next != nil { // the next leg is ready: continue on it at once
-		next := sd.next
-		sd.next, s.next = nil, nil
+	if sd.switching {
+		// A rotation is opening the next leg already: it becomes the recovery.
+		if sd.recoveries >= maxRecoveries {
+			return e.err
+		}
 		sd.recoveries++
 		s.srv.metrics.Recoveries.WithLabelValues(cause).Inc()
-		sd.makeCurrent(next)
-		s.srv.metrics.HandoverGap.Observe(time.Since(sd.failedAt).Seconds())
+		sd.recovery = true
 		return nil
 	}
 	return sd.recover(cause, slow, e.err)
@@ -472,7 +462,6 @@ func (sd *sender) recover(cause string, slow bool, err error) error {
 		return err
 	}
 	sd.recoveries++
-	sd.recovering = true
 	s.srv.metrics.Recoveries.WithLabelValues(cause).Inc()
 	backoff := s.srv.timing.recoveryBackoff << (sd.recoveries - 1)
 	if slow {

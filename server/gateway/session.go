@@ -46,8 +46,8 @@ type session struct {
 	streamOpened atomic.Bool
 
 	// The conversation's Bedrock streams (continuation.go). current is the leg the browser talks to; the
-	// sender switches it, receive loops read it. next is the sender's leg opened ahead of a rotation,
-	// for teardown to close. legs counts receive loops, openers and closers, which teardown waits for.
+	// sender switches it, receive loops read it. legs counts receive loops, openers and closers, which
+	// teardown waits for.
 	inbox    chan inputItem // the read loop's and tools' input for the sender
 	current  atomic.Pointer[leg]
 	next     *leg
@@ -133,10 +133,8 @@ func (s *session) run() {
 
 	// The Bedrock streams and the socket end side by side, each step bounded.
 	var closing sync.WaitGroup
-	for _, l := range []*leg{s.current.Load(), s.next} {
-		if l != nil {
-			closing.Go(func() { s.endLeg(l) })
-		}
+	if l := s.current.Load(); l != nil {
+		closing.Go(func() { s.endLeg(l) })
 	}
 	_ = s.conn.Close()
 	closing.Wait()
