@@ -60,6 +60,9 @@ type Bedrock struct {
 // OpenStream starts InvokeModelWithBidirectionalStream. The SDK returns before the HTTP request is sent,
 // so connection and authorization failures arrive later, through Send and Err.
 func (b *Bedrock) OpenStream(ctx context.Context) (ModelStream, error) {
+	if err := b.credentialsOutliveAStream(ctx); err != nil {
+		return nil, err
+	}
 	hooks := &streamHooks{}
 	out, err := b.Client.InvokeModelWithBidirectionalStream(ctx,
 		&bedrockruntime.InvokeModelWithBidirectionalStreamInput{ModelId: aws.String(b.ModelID)},
@@ -68,6 +71,39 @@ func (b *Bedrock) OpenStream(ctx context.Context) (ModelStream, error) {
 		return nil, fmt.Errorf("open stream: %w", err)
 	}
 	return &sdkStream{InvokeModelWithBidirectionalStreamEventStream: out.GetStream(), reply: out.GetInitialReply(), hooks: hooks}, nil
+}
+
+// streamLifetime is the longest a Bedrock stream lives: the credentials it is opened with sign every
+// event it carries (the SDK's event signer is made once, from the identity resolved at the start), so
+// they must stay valid that long, with a minute of margin.
+const streamLifetime = 8*time.Minute + time.Minute
+
+// credentialsOutliveAStream makes sure the credentials the next stream will sign with do not expire
+// during it: credentials that would are refreshed first (task-role and IRSA credentials rotate hourly,
+// and the credentials cache would otherwise hand out the old ones until minutes before their expiry).
+// LiveKit found the failure this prevents: a stream whose credentials rotate mid-conversation breaks.
+func (b *Bedrock) credentialsOutliveAStream(ctx context.Context) error {
+	provider := b.Client.Options().Credentials
+	if provider == nil {
+		return nil // unsigned (bearer token) or anonymous: nothing expires
+	}
+	creds, err := provider.Retrieve(ctx)
+	if err != nil {
+		return fmt.Errorf("retrieve AWS credentials: %w", err)
+	}
+	if !creds.CanExpire || time.Until(creds.Expires) > streamLifetime {
+		return nil
+	}
+	if cache, ok := provider.(*aws.CredentialsCache); ok {
+		cache.Invalidate()
+		if creds, err = provider.Retrieve(ctx); err != nil {
+			return fmt.Errorf("refresh AWS credentials: %w", err)
+		}
+	}
+	if creds.CanExpire && time.Until(creds.Expires) <= streamLifetime {
+		return fmt.Errorf("the AWS credentials expire at %s, before a stream opened now would end", creds.Expires.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // perStreamOptions works around two measured SDK defects (server/PROTOCOL.md, "Bedrock side"):

@@ -11,9 +11,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/gorilla/websocket"
 
@@ -449,3 +451,57 @@ func waitRecordedEvents(t *testing.T, lb *localbedrock.Server, n int) {
 }
 
 func tail(s []string, n int) []string { return s[max(0, len(s)-n):] }
+
+// A stream signs every event with the credentials it was opened with, so credentials that would expire
+// during a stream are refreshed before it opens; if they cannot be, no stream is opened at all.
+func TestStreamsAreNeverOpenedWithCredentialsThatExpireDuringThem(t *testing.T) {
+	lb, err := localbedrock.Start(localbedrock.Options{Behavior: localbedrock.Listen()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lb.Close()
+	var calls atomic.Int32
+	expiring := func(ctx context.Context) (aws.Credentials, error) {
+		// The first credentials expire in two minutes, and belong to a key the service no longer knows.
+		if calls.Add(1) == 1 {
+			return aws.Credentials{AccessKeyID: "AKIAEXPIRINGSOON0000", SecretAccessKey: "x", CanExpire: true, Expires: time.Now().Add(2 * time.Minute)}, nil
+		}
+		return aws.Credentials{AccessKeyID: localbedrock.TestAccessKeyID, SecretAccessKey: localbedrock.TestSecretAccessKey,
+			CanExpire: true, Expires: time.Now().Add(time.Hour)}, nil
+	}
+	client := bedrockruntime.New(bedrockruntime.Options{}, lb.ClientOptions(), func(o *bedrockruntime.Options) {
+		o.Credentials = aws.NewCredentialsCache(aws.CredentialsProviderFunc(expiring))
+	})
+	models := &Bedrock{Client: client, ModelID: localbedrock.ModelNova2Sonic}
+	stream, err := models.OpenStream(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(context.Background(), chunk([]byte(sessionStart()))); err != nil {
+		t.Fatalf("send with refreshed credentials: %v", err)
+	}
+	_ = stream.CloseSend()
+	for range stream.Events() {
+	}
+	_ = stream.Close()
+	if rec := onlyRecord(t, lb); rec.AccessKeyID != localbedrock.TestAccessKeyID || calls.Load() != 2 {
+		t.Fatalf("stream signed with %s after %d retrievals; want the refreshed credentials", rec.AccessKeyID, calls.Load())
+	}
+
+	// Credentials that keep expiring too soon open nothing.
+	short := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{AccessKeyID: localbedrock.TestAccessKeyID, SecretAccessKey: localbedrock.TestSecretAccessKey,
+			CanExpire: true, Expires: time.Now().Add(time.Minute)}, nil
+	})
+	client = bedrockruntime.New(bedrockruntime.Options{}, lb.ClientOptions(), func(o *bedrockruntime.Options) {
+		o.Credentials = aws.NewCredentialsCache(short)
+	})
+	if _, err := (&Bedrock{Client: client, ModelID: localbedrock.ModelNova2Sonic}).OpenStream(context.Background()); err == nil ||
+		!strings.Contains(err.Error(), "expire") {
+		t.Fatalf("OpenStream with credentials expiring in a minute = %v, want a refusal", err)
+	}
+	waitNoOpenStreams(t, lb)
+	if n := len(lb.Records()); n != 1 {
+		t.Fatalf("%d streams opened, want only the first", n)
+	}
+}

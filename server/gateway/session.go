@@ -50,7 +50,6 @@ type session struct {
 	// teardown waits for.
 	inbox    chan inputItem // the read loop's and tools' input for the sender
 	current  atomic.Pointer[leg]
-	next     *leg
 	legs     sync.WaitGroup
 	legEnded chan legEnd
 	opened   chan legOpened
