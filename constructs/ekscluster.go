@@ -288,27 +288,31 @@ func suppressClusterFindings(cluster awseksv2.FargateCluster) {
 		"EKS requires AmazonEKSClusterPolicy on the cluster role; AWS keeps it in step with what the control plane calls",
 		"AmazonEKSClusterPolicy"))
 
-	// The CDK's kubectl handler and its custom-resource provider: a Lambda in the VPC (the endpoint is
-	// private) that runs kubectl and helm as cluster admin.
-	suppress(cluster.KubectlProvider(), true,
-		managedPolicy("the CDK's kubectl handler and its provider framework write their own logs and run in the VPC to reach the private endpoint",
+	// The CDK's kubectl handler and its custom-resource provider: Lambda functions in the VPC (the endpoint
+	// is private) that run kubectl and helm as cluster admin. Each suppression sits on the one resource
+	// that has the finding.
+	provider := cluster.KubectlProvider()
+	suppress(child(provider, "Handler", "ServiceRole"), false,
+		managedPolicy("the CDK's kubectl handler writes its own logs and runs in the VPC to reach the private endpoint",
 			"service-role/AWSLambdaBasicExecutionRole", "service-role/AWSLambdaVPCAccessExecutionRole"),
 		managedPolicy("the CDK's kubectl handler pulls Helm charts stored in ECR (the CDK attaches this policy)", "AmazonEC2ContainerRegistryReadOnly"),
 		&cdknag.NagPackSuppression{
 			Id:        jsii.String("AwsSolutions-IAM4"),
 			Reason:    jsii.String("the CDK's kubectl handler pulls public Helm charts from ECR Public where the partition has it (the CDK attaches this policy)"),
 			AppliesTo: &[]interface{}{cdknag.RegexAppliesTo{Regex: jsii.String(`/^Policy::\{"Fn::If":\[".*HasEcrPublic.*AmazonElasticContainerRegistryPublicReadOnly.*$/g`)}},
-		},
-		&cdknag.NagPackSuppression{
-			Id:        jsii.String("AwsSolutions-IAM5"),
-			Reason:    jsii.String("the CDK's provider framework invokes any version of the kubectl handler function, and only that function"),
-			AppliesTo: &[]interface{}{cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<.*KubectlProviderHandler[0-9A-F]{8}\.Arn>:\*$/g`)}},
-		},
-		&cdknag.NagPackSuppression{
-			Id:     jsii.String("AwsSolutions-L1"),
-			Reason: jsii.String("the CDK chooses the kubectl handler's Python runtime for its bundled code; it moves with aws-cdk-lib upgrades"),
-		},
-	)
+		})
+	suppress(child(provider, "Handler"), false, &cdknag.NagPackSuppression{
+		Id:     jsii.String("AwsSolutions-L1"),
+		Reason: jsii.String("the CDK chooses the kubectl handler's Python runtime for its bundled code; it moves with aws-cdk-lib upgrades"),
+	})
+	suppress(child(provider, "Provider", "framework-onEvent", "ServiceRole"), false,
+		managedPolicy("the CDK's provider framework for the kubectl handler writes its own logs and runs in the VPC beside the handler",
+			"service-role/AWSLambdaBasicExecutionRole", "service-role/AWSLambdaVPCAccessExecutionRole"))
+	suppress(child(provider, "Provider", "framework-onEvent", "ServiceRole", "DefaultPolicy"), false, &cdknag.NagPackSuppression{
+		Id:        jsii.String("AwsSolutions-IAM5"),
+		Reason:    jsii.String("the CDK's provider framework invokes any version of the kubectl handler function, and only that function"),
+		AppliesTo: &[]interface{}{cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<.*KubectlProviderHandler[0-9A-F]{8}\.Arn>:\*$/g`)}},
+	})
 
 	// The controller's policy is the one its project publishes for the pinned version, shipped by the CDK:
 	// it creates and tags load balancers, target groups and security groups whose names it chooses, and
@@ -328,12 +332,25 @@ func suppressClusterFindings(cluster awseksv2.FargateCluster) {
 	for _, r := range controllerResources {
 		appliesTo = append(appliesTo, "Resource::"+r)
 	}
-	suppress(cluster.AlbController(), true, &cdknag.NagPackSuppression{
+	suppress(child(cluster.AlbController(), "alb-sa", "Role", "DefaultPolicy"), false, &cdknag.NagPackSuppression{
 		Id: jsii.String("AwsSolutions-IAM5"),
 		Reason: jsii.String("the AWS Load Balancer Controller's published IAM policy for the pinned version: it manages load balancers, " +
 			"target groups and security groups it names itself, and its describe calls support no resource ARNs"),
 		AppliesTo: &appliesTo,
 	})
+}
+
+// child returns the construct at path under scope: a resource the CDK creates inside one of its
+// constructs, to suppress a cdk-nag finding on exactly that resource. A CDK upgrade that moves it fails
+// synth here, by name, instead of leaving the finding unsuppressed.
+func child(scope constructs.IConstruct, path ...string) constructs.IConstruct {
+	c := scope
+	for _, id := range path {
+		if c = c.Node().TryFindChild(jsii.String(id)); c == nil {
+			panic(fmt.Sprintf("eks cluster: no %s under %s; has the CDK moved it?", strings.Join(path, "/"), *scope.Node().Path()))
+		}
+	}
+	return c
 }
 
 // serviceAccountRole is an IAM role that only namespace/name's service account can assume (IRSA). It

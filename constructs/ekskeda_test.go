@@ -33,6 +33,13 @@ func TestEKSKEDAHasItsOwnFargateProfile(t *testing.T) {
 	if chart["Namespace"] != "keda" {
 		t.Errorf("KEDA chart namespace = %v, want keda", chart["Namespace"])
 	}
+	// AND the log router of KEDA's pods may write to the container log group, as every profile's may
+	_, profile := withPrefix(t, template, "AWS::IAM::Policy", "KubernetesClusterfargateprofileKEDAPodExecutionRoleDefaultPolicy")
+	groupID, _ := withPrefix(t, template, "AWS::Logs::LogGroup", "KubernetesContainerLogs")
+	doc, _ := json.Marshal(profile["Properties"].(map[string]any)["PolicyDocument"])
+	if want := `{"Statement":[{"Action":["logs:CreateLogStream","logs:PutLogEvents"],"Effect":"Allow","Resource":{"Fn::GetAtt":["` + groupID + `","Arn"]}},`; !strings.HasPrefix(string(doc), want) {
+		t.Errorf("KEDA profile's pod execution role policy = %s, want log writes on %s", doc, groupID)
+	}
 }
 
 // kedaChart returns the Properties of the KEDA Helm release.
