@@ -23,27 +23,11 @@ import (
 
 func TestBackendNagClean(t *testing.T) {
 	// GIVEN the ECS stack with AwsSolutions checks, as main_ecs.go builds it
-	s := naggedBackendStack(t)
-
-	// WHEN its annotations are read
-	var errors, warnings []string
-	check(t, "annotations", func() {
-		annotations := assertions.Annotations_FromStack(s.stack)
-		nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-"))
-		for _, m := range *annotations.FindError(jsii.String("*"), nag) {
-			errors = append(errors, describe(m))
-		}
-		for _, m := range *annotations.FindWarning(jsii.String("*"), nag) {
-			warnings = append(warnings, describe(m))
-		}
-	})
+	s := backendStack(t)
 
 	// THEN cdk-nag reports nothing that is not suppressed with a reason
-	for _, e := range errors {
-		t.Errorf("unsuppressed cdk-nag error %s", e)
-	}
-	for _, w := range warnings {
-		t.Errorf("unsuppressed cdk-nag warning %s", w)
+	for _, finding := range nagFindings(t, s) {
+		t.Error(finding)
 	}
 }
 
@@ -160,8 +144,12 @@ func securityGroupRules(tmpl templatecheck.Template) []string {
 
 func TestBackendFrontDoor(t *testing.T) {
 	// GIVEN the ECS stack
-	s := backendStack(t)
+	checkFrontDoor(t, backendStack(t))
+}
 
+// checkFrontDoor asserts the front door both stacks share.
+func checkFrontDoor(t *testing.T, s *synthesized) {
+	t.Helper()
 	// THEN the load balancer is internal and the WebSocket behaviour reaches it through the VPC origin,
 	// uncached, with every viewer header the upgrade needs
 	check(t, "internal NLB", func() {
@@ -300,8 +288,13 @@ func TestBackendTaskRole(t *testing.T) {
 
 func TestBackendWebClientConfig(t *testing.T) {
 	// GIVEN the ECS stack, synthesized into its cloud assembly
-	s := backendStack(t)
+	checkWebClientConfig(t, backendStack(t))
+}
 
+// checkWebClientConfig asserts the config.js both stacks deploy: the same keys, set to the shared sign-in
+// and front door.
+func checkWebClientConfig(t *testing.T, s *synthesized) {
+	t.Helper()
 	// WHEN the config.js it deploys is read back from the assembly, with each deploy-time value rendered
 	var deployment map[string]any
 	for id, d := range s.tmpl.Resources("Custom::CDKBucketDeployment") {
@@ -396,9 +389,13 @@ var assetHash = regexp.MustCompile(`[0-9a-f]{64}`)
 
 func TestBackendGolden(t *testing.T) {
 	// GIVEN the ECS stack
-	s := backendStack(t)
+	checkGolden(t, backendStack(t), stacks.BackendStackName)
+}
 
-	// WHEN its template is rendered with asset hashes masked (they change with every edit of server/)
+// checkGolden compares s's template, with asset hashes masked (they change with every edit of server/),
+// with testdata/<name>.template.json, or rewrites that file under -update.
+func checkGolden(t *testing.T, s *synthesized, name string) {
+	t.Helper()
 	raw, err := json.MarshalIndent(s.tmpl, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -407,7 +404,7 @@ func TestBackendGolden(t *testing.T) {
 
 	// THEN it equals testdata/<stack>.template.json; run `go test ./stacks -run Golden -update` after an
 	// intended change and review the diff
-	path := filepath.Join("testdata", stacks.BackendStackName+".template.json")
+	path := filepath.Join("testdata", name+".template.json")
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
