@@ -11,17 +11,27 @@ import (
 // regionOfStack is the stack's region as a CDK token, the way the stack passes it.
 const regionOfStack = "${Token[AWS.Region.9]}"
 
-// sessionScaled is the gateway with session scaling, as the EKS stack builds it with podScaling=sessions.
+// sessionScaledGateway is the gateway with session scaling, as the EKS stack builds it with
+// podScaling=sessions.
+func sessionScaledGateway(target int32) Gateway {
+	g := testGateway()
+	// A name of its own, so that a ScaledObject that reads any fixed name fails.
+	g.MetricsServiceName = "nova-sonic-gateway-eks-staging"
+	g.SessionScaling = &SessionScaling{Region: regionOfStack, TargetSessionsPerPod: target}
+	return g
+}
+
 func sessionScaled(t *testing.T, target int32) *GatewayObjects {
 	t.Helper()
-	g := testGateway()
-	g.SessionScaling = &SessionScaling{Region: regionOfStack, TargetSessionsPerPod: target}
-	return build(t, g)
+	return build(t, sessionScaledGateway(target))
 }
 
 func TestSessionScalingReplacesTheHPAWithAScaledObject(t *testing.T) {
 	// GIVEN the gateway without and with session scaling
-	plain, scaled := build(t, testGateway()), sessionScaled(t, 0)
+	g := sessionScaledGateway(0)
+	scaled := build(t, g)
+	g.SessionScaling = nil
+	plain := build(t, g)
 
 	// THEN without it there is an HPA and nothing of KEDA's, and with it the reverse: two autoscalers on one
 	// Deployment would fight over its replica count
@@ -82,7 +92,7 @@ func TestScaledObjectReadsTheGatewaysOwnMetric(t *testing.T) {
 	if !maps.Equal(sessions.Metadata, want) {
 		t.Errorf("CloudWatch trigger metadata =\n  %v\nwant\n  %v", sessions.Metadata, want)
 	}
-	if o.Environment.Data["METRICS_NAMESPACE"] != "NovaSonic" || o.Environment.Data["METRICS_SERVICE_NAME"] != "nova-sonic-gateway-eks-dev" {
+	if o.Environment.Data["METRICS_NAMESPACE"] != "NovaSonic" || o.Environment.Data["METRICS_SERVICE_NAME"] != "nova-sonic-gateway-eks-staging" {
 		t.Errorf("ConfigMap metric names = %q, %q", o.Environment.Data["METRICS_NAMESPACE"], o.Environment.Data["METRICS_SERVICE_NAME"])
 	}
 	// AND the HPA compares the average as a Value (pods × average / target, what ECS target tracking does),
