@@ -146,6 +146,21 @@ func asJSON(v any) string {
 	return string(b)
 }
 
+// policiesOn returns the policy documents of the AWS::IAM::Policy resources attached to a role.
+func policiesOn(all map[string]map[string]any, roleID string) []string {
+	var attached []string
+	for _, r := range all {
+		if r["Type"] != "AWS::IAM::Policy" {
+			continue
+		}
+		if refs, _ := json.Marshal(r["Properties"].(map[string]any)["Roles"]); strings.Contains(string(refs), `"`+roleID+`"`) {
+			doc, _ := json.Marshal(r["Properties"].(map[string]any)["PolicyDocument"])
+			attached = append(attached, string(doc))
+		}
+	}
+	return attached
+}
+
 // dependsOn returns a resource's DependsOn list.
 func dependsOn(r map[string]any) []string {
 	var out []string
@@ -512,16 +527,7 @@ func TestEKSGatewayServiceAccountRoleTrustsOnlyItsServiceAccountAndHoldsOnlyBedr
 	}
 
 	// Exactly one policy on the role: the Bedrock grant on the one model.
-	var attached []string
-	for _, r := range all {
-		if r["Type"] != "AWS::IAM::Policy" {
-			continue
-		}
-		if refs, _ := json.Marshal(r["Properties"].(map[string]any)["Roles"]); strings.Contains(string(refs), `"`+roleID+`"`) {
-			doc, _ := json.Marshal(r["Properties"].(map[string]any)["PolicyDocument"])
-			attached = append(attached, string(doc))
-		}
-	}
+	attached := policiesOn(all, roleID)
 	wantPolicy := `{"Statement":[{"Action":["bedrock:InvokeModel","bedrock:InvokeModelWithBidirectionalStream"],"Effect":"Allow","Resource":` +
 		`{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":bedrock:us-east-1::foundation-model/amazon.nova-2-sonic-v1:0"]]}}],"Version":"2012-10-17"}`
 	if len(attached) != 1 || attached[0] != wantPolicy {

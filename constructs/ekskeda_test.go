@@ -136,16 +136,7 @@ func TestEKSKEDAOperatorRoleTrustsOnlyTheOperatorAndReadsOnlyMetrics(t *testing.
 	}
 
 	// AND its only permission is reading metric data
-	var attached []string
-	for _, r := range all {
-		if r["Type"] != "AWS::IAM::Policy" {
-			continue
-		}
-		if refs, _ := json.Marshal(r["Properties"].(map[string]any)["Roles"]); strings.Contains(string(refs), `"`+roleID+`"`) {
-			doc, _ := json.Marshal(r["Properties"].(map[string]any)["PolicyDocument"])
-			attached = append(attached, string(doc))
-		}
-	}
+	attached := policiesOn(all, roleID)
 	want := `{"Statement":[{"Action":"cloudwatch:GetMetricData","Effect":"Allow","Resource":"*"}],"Version":"2012-10-17"}`
 	if len(attached) != 1 || attached[0] != want {
 		t.Errorf("policies on the KEDA operator role = %v\nwant only %s", attached, want)

@@ -34,19 +34,9 @@ type BackendStackProps struct {
 // deploying. Name it with StackName(BackendStackName, cfg).
 func NewBackendStack(scope constructs.Construct, id string, props *BackendStackProps) awscdk.Stack {
 	cfg := props.Config
-	stackProps := props.StackProps
-	if stackProps.Description == nil {
-		stackProps.Description = jsii.String("Nova Sonic speech-to-speech gateway on ECS Fargate behind CloudFront")
-	}
-	root := props.RepositoryRoot
-	if root == "" {
-		var err error
-		if root, err = appconstructs.FindRepositoryRoot(); err != nil {
-			panic(err)
-		}
-	}
+	root := repositoryRoot(props.RepositoryRoot)
 
-	stack := newStageStack(scope, id, cfg, stackProps)
+	stack := newStageStack(scope, id, cfg, props.StackProps, "Nova Sonic speech-to-speech gateway on ECS Fargate behind CloudFront")
 	shared := newSharedInfrastructure(stack, cfg)
 
 	// Graviton: Fargate ARM64 costs less per vCPU and the gateway is a static Go binary.

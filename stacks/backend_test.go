@@ -57,13 +57,10 @@ func TestBackendSuppressionsHaveReasons(t *testing.T) {
 func TestBackendSecurity(t *testing.T) {
 	// GIVEN the ECS stack with the default Bedrock region and model
 	s := backendStack(t)
-	cfg := stacks.DefaultConfig()
 
 	// THEN it keeps the rules every stack of the app keeps (templatecheck.Security): nothing admits the
 	// internet, Bedrock only on the model, private TLS-only buckets
-	for _, problem := range templatecheck.Security(s.tmpl, templatecheck.Bedrock{
-		Region: cfg.BedrockRegion, ModelID: cfg.ModelID, Actions: appconstructs.BedrockActions,
-	}) {
+	for _, problem := range templatecheck.Security(s.tmpl, defaultBedrock()) {
 		t.Error(problem)
 	}
 }
@@ -92,6 +89,13 @@ func TestBackendSecurityGroupRules(t *testing.T) {
 		"ingress FrontDoorLoadBalancerSecurityGroup tcp 80-80 from sg ${FrontDoorOriginSecurityGroupLookupB8307781.SecurityGroups.0.GroupId}",
 		"ingress GatewaySecurityGroup tcp 8080-8080 from sg ${FrontDoorLoadBalancerSecurityGroup616A7628.GroupId}",
 	}
+	checkSecurityGroupRules(t, s, want)
+}
+
+// checkSecurityGroupRules asserts that s's security groups hold exactly the rules want lists, in the
+// order securityGroupRules renders them.
+func checkSecurityGroupRules(t *testing.T, s *synthesized, want []string) {
+	t.Helper()
 	if got := securityGroupRules(s.tmpl); !slices.Equal(got, want) {
 		t.Errorf("security group rules =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
@@ -134,7 +138,7 @@ func securityGroupRules(tmpl templatecheck.Template) []string {
 	for direction, typ := range map[string]string{"ingress": "AWS::EC2::SecurityGroupIngress", "egress": "AWS::EC2::SecurityGroupEgress"} {
 		for _, r := range tmpl.Resources(typ) {
 			p := props(r)
-			group := strings.TrimSuffix(strings.TrimPrefix(templatecheck.Render(p["GroupId"]), "${"), ".GroupId}")
+			group := strings.TrimSuffix(strings.Trim(templatecheck.Render(p["GroupId"]), "${}"), ".GroupId")
 			out = append(out, rule(direction, groupName(group), p))
 		}
 	}
@@ -343,19 +347,26 @@ func checkWebClientConfig(t *testing.T, s *synthesized) {
 
 func TestBackendStatefulLogicalIDs(t *testing.T) {
 	// GIVEN the ECS stack
-	s := backendStack(t)
-
 	// THEN the stateful resources keep their logical IDs: a change would replace them on the next deploy,
 	// deleting every user, every object and every network resource
-	for id, typ := range map[string]string{
-		"NetworkVpc7FB7348F":            "AWS::EC2::VPC",
-		"AuthUserPool8115E87F":          "AWS::Cognito::UserPool",
-		"AuthUserPoolWebClient147E4E38": "AWS::Cognito::UserPoolClient",
-		"WebsiteBucket4326D7C2":         "AWS::S3::Bucket",
-		"WebsiteLogBucketC6433AB1":      "AWS::S3::Bucket",
-		"GatewayLogGroup8257D8DD":       "AWS::Logs::LogGroup",
-		"FrontDoorDistribution20F29BA2": "AWS::CloudFront::Distribution",
-	} {
+	checkLogicalIDs(t, backendStack(t), map[string]string{"GatewayLogGroup8257D8DD": "AWS::Logs::LogGroup"})
+}
+
+// sharedStatefulIDs are the logical IDs of the stateful resources both stacks share (shared.go).
+var sharedStatefulIDs = map[string]string{
+	"NetworkVpc7FB7348F":            "AWS::EC2::VPC",
+	"AuthUserPool8115E87F":          "AWS::Cognito::UserPool",
+	"AuthUserPoolWebClient147E4E38": "AWS::Cognito::UserPoolClient",
+	"WebsiteBucket4326D7C2":         "AWS::S3::Bucket",
+	"WebsiteLogBucketC6433AB1":      "AWS::S3::Bucket",
+	"FrontDoorDistribution20F29BA2": "AWS::CloudFront::Distribution",
+}
+
+// checkLogicalIDs asserts that s has the shared stateful resources and its own under their logical IDs.
+func checkLogicalIDs(t *testing.T, s *synthesized, own map[string]string) {
+	t.Helper()
+	maps.Copy(own, sharedStatefulIDs)
+	for id, typ := range own {
 		r, ok := s.tmpl["Resources"].(map[string]any)[id].(map[string]any)
 		if !ok || r["Type"] != typ {
 			t.Errorf("no %s with logical ID %s", typ, id)

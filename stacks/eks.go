@@ -37,19 +37,9 @@ type EKSStackProps struct {
 // configuration scales on sessions. Name it with StackName(EKSStackName, cfg).
 func NewEKSStack(scope constructs.Construct, id string, props *EKSStackProps) awscdk.Stack {
 	cfg := props.Config
-	stackProps := props.StackProps
-	if stackProps.Description == nil {
-		stackProps.Description = jsii.String("Nova Sonic speech-to-speech gateway on EKS on Fargate behind CloudFront")
-	}
-	root := props.RepositoryRoot
-	if root == "" {
-		var err error
-		if root, err = appconstructs.FindRepositoryRoot(); err != nil {
-			panic(err)
-		}
-	}
+	root := repositoryRoot(props.RepositoryRoot)
 
-	stack := newStageStack(scope, id, cfg, stackProps)
+	stack := newStageStack(scope, id, cfg, props.StackProps, "Nova Sonic speech-to-speech gateway on EKS on Fargate behind CloudFront")
 	shared := newSharedInfrastructure(stack, cfg)
 
 	// The same Dockerfile as ECS, built for x86: EKS on Fargate runs no Arm.

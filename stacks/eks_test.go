@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
-	appconstructs "novasonic/constructs"
 	"novasonic/kube"
 	"novasonic/stacks"
 	"novasonic/stacks/templatecheck"
@@ -160,13 +159,10 @@ func TestEKSSuppressionsAreNarrowWithReasons(t *testing.T) {
 func TestEKSSecurity(t *testing.T) {
 	// GIVEN the EKS stack with the default Bedrock region and model
 	s := eksStack(t)
-	cfg := stacks.DefaultConfig()
 
 	// THEN it keeps the rules every stack of the app keeps: nothing admits the internet, Bedrock only on
 	// the model, private TLS-only buckets
-	for _, problem := range templatecheck.Security(s.tmpl, templatecheck.Bedrock{
-		Region: cfg.BedrockRegion, ModelID: cfg.ModelID, Actions: appconstructs.BedrockActions,
-	}) {
+	for _, problem := range templatecheck.Security(s.tmpl, defaultBedrock()) {
 		t.Error(problem)
 	}
 }
@@ -507,11 +503,9 @@ func TestEKSSecurityGroupRules(t *testing.T) {
 		"egress FrontDoorLoadBalancerSecurityGroup tcp 8080-8080 to sg ${KubernetesCluster0CA8310C.ClusterSecurityGroupId}",
 		"egress KubernetesClusterControlPlaneSecurityGroup -1 <nil>-<nil> to 0.0.0.0/0",
 		"ingress FrontDoorLoadBalancerSecurityGroup tcp 80-80 from sg ${FrontDoorOriginSecurityGroupLookupB8307781.SecurityGroups.0.GroupId}",
-		"ingress KubernetesCluster0CA8310C.ClusterSecurityGroupId} tcp 8080-8080 from sg ${FrontDoorLoadBalancerSecurityGroup616A7628.GroupId}",
+		"ingress KubernetesCluster0CA8310C.ClusterSecurityGroupId tcp 8080-8080 from sg ${FrontDoorLoadBalancerSecurityGroup616A7628.GroupId}",
 	}
-	if got := securityGroupRules(s.tmpl); !slices.Equal(got, want) {
-		t.Errorf("security group rules =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
-	}
+	checkSecurityGroupRules(t, s, want)
 }
 
 func TestEKSFrontDoor(t *testing.T) {
@@ -526,26 +520,13 @@ func TestEKSWebClientConfig(t *testing.T) {
 
 func TestEKSStatefulLogicalIDs(t *testing.T) {
 	// GIVEN the EKS stack
-	s := eksStack(t)
-
 	// THEN the stateful resources keep their logical IDs (the shared ones the same as on ECS): a change
 	// would replace them on the next deploy, the cluster with everything in it
-	for id, typ := range map[string]string{
-		"NetworkVpc7FB7348F":                 "AWS::EC2::VPC",
-		"AuthUserPool8115E87F":               "AWS::Cognito::UserPool",
-		"AuthUserPoolWebClient147E4E38":      "AWS::Cognito::UserPoolClient",
-		"WebsiteBucket4326D7C2":              "AWS::S3::Bucket",
-		"WebsiteLogBucketC6433AB1":           "AWS::S3::Bucket",
-		"FrontDoorDistribution20F29BA2":      "AWS::CloudFront::Distribution",
+	checkLogicalIDs(t, eksStack(t), map[string]string{
 		"KubernetesCluster0CA8310C":          "AWS::EKS::Cluster",
 		"KubernetesContainerLogsCC94D664":    "AWS::Logs::LogGroup",
 		"KubernetesControlPlaneLogsCB53B778": "AWS::Logs::LogGroup",
-	} {
-		r, ok := s.tmpl["Resources"].(map[string]any)[id].(map[string]any)
-		if !ok || r["Type"] != typ {
-			t.Errorf("no %s with logical ID %s", typ, id)
-		}
-	}
+	})
 }
 
 func TestEKSOutputs(t *testing.T) {

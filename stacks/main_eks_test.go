@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	appconstructs "novasonic/constructs"
 	"novasonic/stacks"
 	"novasonic/stacks/templatecheck"
 )
@@ -60,13 +59,10 @@ func eksProdTemplate(t *testing.T) templatecheck.Template {
 func TestMainEksProdKeepsEveryRuleWithSessionScaling(t *testing.T) {
 	// GIVEN production on EKS with session scaling, as main_eks.go synthesizes it with cdk-nag
 	prod := eksProdTemplate(t)
-	cfg := stacks.DefaultConfig()
 
 	// THEN it keeps the rules every stack keeps, its logs three months and retained, and its endpoint open
 	// to the office network only
-	for _, problem := range templatecheck.Security(prod, templatecheck.Bedrock{
-		Region: cfg.BedrockRegion, ModelID: cfg.ModelID, Actions: appconstructs.BedrockActions,
-	}) {
+	for _, problem := range templatecheck.Security(prod, defaultBedrock()) {
 		t.Error(problem)
 	}
 	for _, problem := range append(templatecheck.LogGroups(prod, 90, "Retain"), templatecheck.EKSClusters(prod)...) {

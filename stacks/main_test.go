@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 
+	appconstructs "novasonic/constructs"
 	"novasonic/stacks"
 	"novasonic/stacks/templatecheck"
 )
@@ -137,6 +138,13 @@ func (s *synthesized) resourcesOfType(resourceType string) map[string]map[string
 // props returns a resource's Properties.
 func props(resource map[string]any) map[string]any {
 	return templatecheck.Properties(resource)
+}
+
+// defaultBedrock is the one Bedrock grant a stack of the default configuration may hold
+// (templatecheck.Security).
+func defaultBedrock() templatecheck.Bedrock {
+	cfg := stacks.DefaultConfig()
+	return templatecheck.Bedrock{Region: cfg.BedrockRegion, ModelID: cfg.ModelID, Actions: appconstructs.BedrockActions}
 }
 
 // obj is a shorthand for a JSON object in expected template fragments.

@@ -17,7 +17,7 @@ import (
 // This file is what the two stacks share. NewBackendStack (ECS) uses it today and the EKS stack uses it
 // the same way, so the two differ only in their compute:
 //
-//	stack := newStageStack(scope, id, cfg, stackProps)        // tags, log-group policy
+//	stack := newStageStack(scope, id, cfg, props, description) // tags, log-group policy
 //	shared := newSharedInfrastructure(stack, cfg)             // network, web bucket, front door, sign-in
 //	... the stack's compute, with shared.gatewayEnvironment(drainTimeout) ...
 //	shared.grantBedrock(<the gateway's principal>)
@@ -28,8 +28,11 @@ import (
 
 // newStageStack creates an environment-agnostic stack for cfg's stage: tagged with the project and the
 // stage for cost allocation, and with every log group under the stage's retention and removal policy.
-// props.Description should name the stack's compute.
-func newStageStack(scope constructs.Construct, id string, cfg Config, props awscdk.StackProps) awscdk.Stack {
+// description, which names the stack's compute, is used when props has none.
+func newStageStack(scope constructs.Construct, id string, cfg Config, props awscdk.StackProps, description string) awscdk.Stack {
+	if props.Description == nil {
+		props.Description = jsii.String(description)
+	}
 	// No Env: synth needs no account, and the deploying profile chooses the account and region.
 	stack := awscdk.NewStack(scope, &id, &props)
 	awscdk.Tags_Of(stack).Add(jsii.String("Project"), jsii.String("NovaSonic"), nil)
@@ -41,6 +44,19 @@ func newStageStack(scope constructs.Construct, id string, cfg Config, props awsc
 		RemovalPolicy: cfg.RemovalPolicy(),
 	})
 	return stack
+}
+
+// repositoryRoot returns root, or when it is empty the repository found from the working directory: the
+// Docker build context and the parent of server/web/static.
+func repositoryRoot(root string) string {
+	if root != "" {
+		return root
+	}
+	root, err := appconstructs.FindRepositoryRoot()
+	if err != nil {
+		panic(err)
+	}
+	return root
 }
 
 // sharedInfrastructure is everything around the gateway that both stacks build identically.

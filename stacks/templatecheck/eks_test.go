@@ -1,7 +1,6 @@
 package templatecheck_test
 
 import (
-	"os"
 	"reflect"
 	"testing"
 
@@ -12,15 +11,7 @@ import (
 // and two manifests, one with a token.
 func eksTemplate(t *testing.T) templatecheck.Template {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/eks.template.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := templatecheck.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tmpl
+	return load(t, "testdata/eks.template.json")
 }
 
 func TestEKSClustersFindsEachBreach(t *testing.T) {
