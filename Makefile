@@ -20,7 +20,7 @@ GATEWAY_PKGS := $(shell go list ./server/... 2>/dev/null | grep -v '/server/web/
 # The EKS stack's Kubernetes objects: plain Go, no jsii.
 KUBE_PKGS := ./kube/...
 
-.PHONY: help setup deps browser run gateway test test-gateway test-browser test-kube test-cdk bench lint synth diff diff-eks
+.PHONY: help setup deps browser run gateway test test-tools test-gateway test-browser test-kube test-cdk test-deploy fuzz bench lint synth diff diff-eks template-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -44,7 +44,12 @@ run: synth gateway ## the main job without an AWS account: synthesize the stacks
 gateway: ## run only the gateway, with the built-in simulated Nova Sonic, and print its URL
 	go run ./server -local
 
-test: setup test-gateway test-browser test-kube test-cdk ## run every test
+test: setup test-tools test-gateway test-browser test-kube test-cdk test-deploy ## run every test
+
+# shellcheck, Wine and a Windows node.exe for the tests in deploy/; where they cannot be installed, those
+# tests skip with the reason (and fail under CI=true).
+test-tools: ## install what the deploy-script tests need (deploy/install-test-tools.sh)
+	deploy/install-test-tools.sh
 
 test-gateway:
 	go vet ./server/...
@@ -66,6 +71,11 @@ test-cdk:
 	go vet main_eks.go
 	$(if $(CDK_PKGS),go vet $(CDK_PKGS) && go test -count=1 -timeout 20m $(CDK_PKGS),@echo "no CDK packages yet")
 
+# deploy.sh and deploy.bat against stand-in tools (deploy.bat under Wine), shellcheck and actionlint.
+test-deploy:
+	go vet ./deploy/...
+	go test -count=1 -timeout 20m ./deploy/...
+
 # Each stack into its own cloud assembly: cdk.json runs `go run main_ecs.go`, --app names the EKS main.
 # Both stacks are environment-agnostic, so synth needs no AWS account.
 CDK_OUT_ECS := cdk.out/ecs
@@ -80,6 +90,19 @@ diff: deps ## compare the ECS stack with the deployed one (needs AWS credentials
 
 diff-eks: deps ## compare the EKS stack with the deployed one (needs AWS credentials)
 	$(CDK) diff --no-notices --app "go run main_eks.go" --output $(CDK_OUT_EKS)
+
+# What CI's template job runs: each stack synthesized by the CDK CLI with cdk-nag into cdk.out/<stack>/,
+# then compared with stacks/testdata/<stack>.template.json with asset hashes masked. An infrastructure
+# change fails until its golden file is updated (`go test ./stacks -run Golden -update`); an edit under
+# server/ alone passes. The EKS stack is skipped while main_eks.go is absent.
+template-check: deps ## synthesize both stacks with cdk-nag and compare them with their golden templates (no AWS account needed)
+	go run ./stacks/cmd/templatecheck -cdk $(CDK)
+
+# How long `make fuzz` runs the validator's fuzz target; its seed corpus runs in every `make test`.
+FUZZTIME ?= 5m
+
+fuzz: ## fuzz the gateway's input validator for FUZZTIME (default 5m); a crasher lands in server/gateway/testdata/fuzz
+	go test -run '^$$' -fuzz '^FuzzParseInputEvent$$' -fuzztime $(FUZZTIME) ./server/gateway/
 
 bench: ## run the Go benchmarks (record results in BENCHMARKS.md)
 	go test -run '^$$' -bench . -benchmem $(GATEWAY_PKGS)

@@ -55,6 +55,7 @@ type settings struct {
 	// clientAddressHeader names the trusted proxy header with the client's address.
 	clientAddressHeader string
 	limits              gateway.Limits
+	rotateStreamsAfter  time.Duration
 	// The server-side tools' settings.
 	timeZone   *time.Location
 	weatherURL string
@@ -137,6 +138,8 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 		"NEW_CONNECTIONS_PER_SECOND: new WebSockets accepted per second, bursts of twice as many")
 	inputRate := fs.String("input-events-per-second", env("INPUT_EVENTS_PER_SECOND", fmt.Sprint(def.InputEventsPerSecond)),
 		"INPUT_EVENTS_PER_SECOND: input events one conversation may send per second, bursts of twice as many")
+	rotate := fs.String("stream-rotate-after", env("STREAM_ROTATE_AFTER", "7m"),
+		"STREAM_ROTATE_AFTER: age at which a conversation moves to a new Bedrock stream, ahead of the 8-minute limit (at most 7m15s)")
 	toolTimeout := fs.String("tool-timeout", env("TOOL_TIMEOUT", def.ToolTimeout.String()),
 		"TOOL_TIMEOUT: how long a server-side tool call may take")
 	timeZone := fs.String("time-zone", env("TIME_ZONE", "UTC"), "TIME_ZONE: IANA time zone of getDateAndTimeTool's answers")
@@ -161,6 +164,9 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 		NewConnectionsPerSecond:  parseRate("NEW_CONNECTIONS_PER_SECOND", *connRate, &errs),
 		InputEventsPerSecond:     parseRate("INPUT_EVENTS_PER_SECOND", *inputRate, &errs),
 		ToolTimeout:              parseDuration("TOOL_TIMEOUT", *toolTimeout, &errs),
+	}
+	if cfg.rotateStreamsAfter = parseDuration("STREAM_ROTATE_AFTER", *rotate, &errs); cfg.rotateStreamsAfter > gateway.MaxRotateStreamsAfter {
+		errs = append(errs, fmt.Errorf("STREAM_ROTATE_AFTER %q is later than %v: the handover must end before the stream's 8 minutes", *rotate, gateway.MaxRotateStreamsAfter))
 	}
 	if loc, err := time.LoadLocation(*timeZone); err != nil {
 		errs = append(errs, fmt.Errorf("TIME_ZONE %q is not an IANA time zone such as Europe/Paris", *timeZone))
@@ -244,7 +250,7 @@ func run(ctx context.Context, cfg settings, logger *slog.Logger, listening func(
 	metrics := gateway.NewMetrics(registry)
 	gw, err := gateway.New(gateway.Options{
 		Models: models, Auth: auth, AllowedOrigins: cfg.allowedOrigins, ClientAddressHeader: cfg.clientAddressHeader,
-		Limits: cfg.limits, Metrics: metrics, WebClient: web.Handler(), Logger: logger,
+		Limits: cfg.limits, RotateStreamsAfter: cfg.rotateStreamsAfter, Metrics: metrics, WebClient: web.Handler(), Logger: logger,
 		Tools: []gateway.Tool{
 			tools.DateAndTime{Location: cfg.timeZone},
 			tools.Weather{BaseURL: cfg.weatherURL, Client: &http.Client{Timeout: cfg.limits.ToolTimeout}},

@@ -28,7 +28,7 @@ func TestSettingsComeFromTheEnvironmentAndFlagsOverrideThem(t *testing.T) {
 		"MAX_CONVERSATIONS": "50", "MAX_CONVERSATIONS_PER_USER": "2", "MAX_CONNECTIONS_PER_ADDRESS": "7",
 		"NEW_CONNECTIONS_PER_SECOND": "2.5", "INPUT_EVENTS_PER_SECOND": "100", "TOOL_TIMEOUT": "3s",
 		"CLIENT_ADDRESS_HEADER": "CloudFront-Viewer-Address", "METRICS_PORT": "9500",
-		"TIME_ZONE": "Europe/Paris", "WEATHER_API_URL": "http://weather.internal:8000",
+		"TIME_ZONE": "Europe/Paris", "WEATHER_API_URL": "http://weather.internal:8000", "STREAM_ROTATE_AFTER": "6m30s",
 	}
 	cfg, err := loadSettings([]string{"-port", "9100", "-max-conversations", "60"}, func(k string) string { return env[k] })
 	if err != nil {
@@ -38,7 +38,7 @@ func TestSettingsComeFromTheEnvironmentAndFlagsOverrideThem(t *testing.T) {
 		cfg.logLevel != slog.LevelDebug || cfg.drainTimeout != 90*time.Second || cfg.local ||
 		cfg.userPoolID != "us-west-2_Abc" || cfg.clientID != "client" || cfg.metricsPort != "9500" ||
 		cfg.clientAddressHeader != "CloudFront-Viewer-Address" || cfg.timeZone.String() != "Europe/Paris" ||
-		cfg.weatherURL != "http://weather.internal:8000" {
+		cfg.weatherURL != "http://weather.internal:8000" || cfg.rotateStreamsAfter != 6*time.Minute+30*time.Second {
 		t.Fatalf("settings = %+v", cfg)
 	}
 	want := gateway.Limits{MaxConversations: 60, MaxConversationsPerUser: 2, MaxConnectionsPerAddress: 7,
@@ -62,7 +62,7 @@ func TestSettingsDefaults(t *testing.T) {
 	if cfg.port != "8080" || cfg.host != "" || cfg.bedrockRegion != "us-east-1" || cfg.modelID != "amazon.nova-2-sonic-v1:0" ||
 		cfg.drainTimeout != 110*time.Second || cfg.logLevel != slog.LevelInfo || len(cfg.allowedOrigins) != 0 ||
 		cfg.metricsPort != "9090" || cfg.clientAddressHeader != "" || cfg.timeZone != time.UTC ||
-		cfg.weatherURL != "https://api.open-meteo.com" || cfg.limits != gateway.DefaultLimits() {
+		cfg.weatherURL != "https://api.open-meteo.com" || cfg.limits != gateway.DefaultLimits() || cfg.rotateStreamsAfter != 7*time.Minute {
 		t.Fatalf("defaults = %+v", cfg)
 	}
 	local, err := loadSettings([]string{"-local"}, func(string) string { return "" })
@@ -79,7 +79,7 @@ func TestBadSettingsAreRefusedWithTheKeyAndTheExpectedForm(t *testing.T) {
 		"PORT": "http", "LOG_LEVEL": "loud", "DRAIN_TIMEOUT": "soon", "MAX_CONVERSATIONS": "0",
 		"MAX_CONVERSATIONS_PER_USER": "many", "MAX_CONNECTIONS_PER_ADDRESS": "-1", "NEW_CONNECTIONS_PER_SECOND": "fast",
 		"INPUT_EVENTS_PER_SECOND": "0", "TOOL_TIMEOUT": "10", "METRICS_PORT": "prometheus", "TIME_ZONE": "Mars/Olympus",
-		"WEATHER_API_URL": "ftp://weather",
+		"WEATHER_API_URL": "ftp://weather", "STREAM_ROTATE_AFTER": "7m30s",
 	} {
 		_, err := loadSettings([]string{"-local"}, func(k string) string {
 			if k == key {

@@ -1,7 +1,6 @@
 package stacks_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -17,7 +16,9 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	appconstructs "novasonic/constructs"
+	"novasonic/server/gateway"
 	"novasonic/stacks"
+	"novasonic/stacks/golden"
 	"novasonic/stacks/templatecheck"
 )
 
@@ -379,7 +380,7 @@ func TestBackendOutputs(t *testing.T) {
 	s := backendStack(t)
 
 	// THEN it has the outputs docs/ecs-stack.md lists
-	want := []string{"BedrockModelId", "BedrockRegion", "CloudFrontUrl", "ClusterName", "CreateUserCommand",
+	want := []string{"AlarmTopicArn", "BedrockModelId", "BedrockRegion", "CloudFrontUrl", "ClusterName", "CreateUserCommand",
 		"LogGroupName", "ServiceName", "UserPoolClientId", "UserPoolId", "WebSocketUrl"}
 	got := slices.Sorted(maps.Keys(s.tmpl.Outputs()))
 	if !slices.Equal(got, want) {
@@ -395,27 +396,32 @@ func TestBackendOutputs(t *testing.T) {
 	}
 }
 
-// assetHash matches the content hashes of assets (S3 keys, image tags) and the marker hashes around them.
-var assetHash = regexp.MustCompile(`[0-9a-f]{64}`)
+// The near-capacity alarm is set against the gateway's conversation limit; the two must not drift apart.
+func TestTheAlarmsKnowTheGatewaysConversationLimit(t *testing.T) {
+	if got, want := stacks.GatewayMaxConversations, gateway.DefaultLimits().MaxConversations; got != want {
+		t.Fatalf("stacks.GatewayMaxConversations = %d, the gateway's MAX_CONVERSATIONS default = %d", got, want)
+	}
+}
 
 func TestBackendGolden(t *testing.T) {
 	// GIVEN the ECS stack
 	checkGolden(t, backendStack(t), stacks.BackendStackName)
 }
 
-// checkGolden compares s's template, with asset hashes masked (they change with every edit of server/),
-// with testdata/<name>.template.json, or rewrites that file under -update.
+// checkGolden renders s's template as the golden files hold it (package golden: asset hashes masked, as
+// they change with every edit of server/) and compares it with testdata/<name>.template.json, or rewrites
+// that file under -update.
 func checkGolden(t *testing.T, s *synthesized, name string) {
 	t.Helper()
-	raw, err := json.MarshalIndent(s.tmpl, "", "  ")
+	got, err := golden.Render(s.tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := append(assetHash.ReplaceAll(raw, []byte("<asset-hash>")), '\n')
 
 	// THEN it equals testdata/<stack>.template.json; run `go test ./stacks -run Golden -update` after an
-	// intended change and review the diff
-	path := filepath.Join("testdata", name+".template.json")
+	// intended change and review the diff. `make template-check` compares the CLI's synth with the same
+	// file.
+	path := golden.Path("testdata", name)
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -426,16 +432,9 @@ func checkGolden(t *testing.T, s *synthesized, name string) {
 	if err != nil {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
-	if !bytes.Equal(got, want) {
-		var wantJSON, gotJSON any
-		if err := json.Unmarshal(want, &wantJSON); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		_ = json.Unmarshal(got, &gotJSON)
-		changes := templatecheck.Diff(wantJSON, gotJSON)
-		if len(changes) == 0 {
-			changes = []string{"(formatting only)"}
-		}
+	if changes, err := golden.Changes(want, got); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	} else if len(changes) > 0 {
 		t.Errorf("template differs from %s at %d paths; run `go test ./stacks -run Golden -update` and review the diff:\n  %s",
 			path, len(changes), strings.Join(changes, "\n  "))
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -292,14 +293,19 @@ func bedrockErrorType(err error) string {
 // it as a clean end (Err() == nil); for a live conversation it is a failure.
 var errUnexpectedEnd = errors.New("bedrock ended the stream before the gateway asked it to")
 
-// outputInfo is what the gateway needs to know about an output event to route it.
+// outputInfo is what the gateway needs to know about an output event to route it and to remember the
+// conversation.
 type outputInfo struct {
 	name string
 	// interrupted is the model's barge-in signal: a contentEnd with stopReason INTERRUPTED (Nova 2), or an
 	// ASSISTANT textOutput of {"interrupted": true} (Nova Sonic v1).
 	interrupted bool
-	role        string // a textOutput's role
-	contentType string // a contentEnd's type: TOOL ends the model's tool request
+	contentID   string // contentStart, textOutput, contentEnd
+	contentType string // contentStart, contentEnd: TEXT, AUDIO or TOOL
+	role        string // contentStart, textOutput: USER or ASSISTANT (TOOL for a tool request)
+	stage       string // contentStart of TEXT: additionalModelFields' generationStage, FINAL or SPECULATIVE
+	text        string // textOutput's content
+	stopReason  string // contentEnd's
 	// A toolUse: the tool the model asks for and its input (a JSON document).
 	toolName, toolUseID string
 	toolInput           []byte
@@ -333,23 +339,41 @@ func inspectOutput(payload []byte) outputInfo {
 	}
 	info.name, _ = tok.(string)
 	switch info.name {
+	case "contentStart":
+		var body struct {
+			ContentID             string `json:"contentId"`
+			Type                  string `json:"type"`
+			Role                  string `json:"role"`
+			AdditionalModelFields string `json:"additionalModelFields"` // a JSON document in a string
+		}
+		if dec.Decode(&body) == nil {
+			info.contentID, info.contentType, info.role = body.ContentID, body.Type, body.Role
+			var fields struct {
+				GenerationStage string `json:"generationStage"`
+			}
+			if json.Unmarshal([]byte(body.AdditionalModelFields), &fields) == nil {
+				info.stage = fields.GenerationStage
+			}
+		}
 	case "contentEnd":
 		var body struct {
+			ContentID  string `json:"contentId"`
 			Type       string `json:"type"`
 			StopReason string `json:"stopReason"`
 		}
 		if dec.Decode(&body) == nil {
-			info.contentType = body.Type
+			info.contentID, info.contentType, info.stopReason = body.ContentID, body.Type, body.StopReason
 			info.interrupted = body.StopReason == "INTERRUPTED"
 		}
 	case "textOutput":
 		var body struct {
-			Role    string `json:"role"`
-			Content string `json:"content"`
+			ContentID string `json:"contentId"`
+			Role      string `json:"role"`
+			Content   string `json:"content"`
 		}
 		if dec.Decode(&body) == nil {
-			info.role = body.Role
-			if bytes.Contains([]byte(body.Content), []byte(`"interrupted"`)) {
+			info.contentID, info.role, info.text = body.ContentID, body.Role, body.Content
+			if strings.Contains(body.Content, `"interrupted"`) {
 				var marker struct {
 					Interrupted bool `json:"interrupted"`
 				}

@@ -109,8 +109,10 @@ func TestABrowserThatStallsGetsTheSlowClientErrorNext(t *testing.T) {
 		speech := strings.Repeat("A", 6400) // 100 ms of 24 kHz speech, base64
 		model := &fakeModel{script: func(f *fakeStream) {
 			<-f.received
-			// Talks until the gateway half-closes (in virtual time, talking forever would stop the clock).
+			// Talks until the gateway half-closes, 100 ms of speech per millisecond: a model has a pace, and
+			// in virtual time one without would keep the clock from moving.
 			for f.emit("audioOutput", map[string]any{"content": speech}) {
+				time.Sleep(time.Millisecond)
 				select {
 				case <-f.halfClosed:
 					f.end(nil)
@@ -123,8 +125,10 @@ func TestABrowserThatStallsGetsTheSlowClientErrorNext(t *testing.T) {
 		conn := gw.dial(t, "Bearer any-token")
 		send(t, conn, sessionStart())
 
-		// The browser reads nothing until the gateway has judged it too slow, then reads everything.
-		time.Sleep(defaultTiming.slowClient + defaultTiming.closeGrace/2)
+		// The browser reads nothing until the gateway has judged it too slow (the outbox fills within a
+		// second at the model's pace, then waits slowClientTimeout for room), then reads everything, before
+		// the gateway gives up on delivering its close.
+		time.Sleep(defaultTiming.slowClient + time.Second + defaultTiming.closeGrace/2)
 		var frames []string
 		code := 0
 		for {

@@ -25,6 +25,7 @@ func floodWhenAsked(f *fakeStream) {
 				continue
 			}
 			for f.emit("audioOutput", map[string]any{"content": strings.Repeat("A", 6400)}) {
+				time.Sleep(time.Millisecond) // a model's pace; in virtual time, none would stop the clock
 				select {
 				case <-f.halfClosed:
 					f.end(nil)

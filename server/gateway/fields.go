@@ -12,6 +12,7 @@ type eventFields struct {
 	PromptName  string
 	ContentName string
 	Type        string
+	Role        string
 	// Content is a textInput's, toolResult's or audioInput's content, unescaped; HasContent tells an empty
 	// content from a missing one.
 	Content    []byte
@@ -21,7 +22,7 @@ type eventFields struct {
 }
 
 // watchedFields are the body keys the validator reads.
-var watchedFields = [...]string{"promptName", "contentName", "type", "content", "toolResultInputConfiguration"}
+var watchedFields = [...]string{"promptName", "contentName", "type", "role", "content", "toolResultInputConfiguration"}
 
 // readFields reads the validator's fields from an event body by exact key.
 func readFields(name string, body []byte) (eventFields, error) {
@@ -47,6 +48,8 @@ func readFields(name string, body []byte) (eventFields, error) {
 			f.ContentName, err = stringField(name, key, value)
 		case "type":
 			f.Type, err = stringField(name, key, value)
+		case "role":
+			f.Role, err = stringField(name, key, value)
 		case "content":
 			f.Content, err = contentField(name, value)
 			f.HasContent = err == nil

@@ -268,25 +268,29 @@ func echoConversation(hs *httptest.Server, prompt string, audio []byte, frameByt
 	}
 }
 
+// Each Bedrock failure reaches the browser as its documented close code. Failures the service invites to
+// retry are first retried on a new stream, maxRecoveries times, which this local Bedrock (failing every
+// stream alike) exhausts; the others end the conversation at once, on the first stream.
 func TestBedrockFailuresThroughTheRealSDK(t *testing.T) {
 	tests := []struct {
 		name     string
 		behavior localbedrock.Behavior
 		opts     func(*localbedrock.Options)
 		wantCode CloseCode
+		retried  bool
 	}{
-		{"validation", localbedrock.After(1, localbedrock.Exception("validationException", "Invalid input request")), nil, CloseBadRequest},
-		{"throttling", localbedrock.After(1, localbedrock.Exception("throttlingException", "Too many requests")), nil, CloseThrottled},
-		{"model stream error", localbedrock.After(1, localbedrock.ModelStreamError("Model stream failed", 500, "boom")), nil, CloseModelError},
-		{"model timeout", localbedrock.After(1, localbedrock.Exception("modelTimeoutException", "Timed out")), nil, CloseModelTimeout},
-		{"internal server", localbedrock.After(1, localbedrock.Exception("internalServerException", "oops")), nil, CloseModelError},
-		{"service unavailable", localbedrock.After(1, localbedrock.Exception("serviceUnavailableException", "later")), nil, CloseUnavailable},
-		{"403 before the stream", localbedrock.Reject(403, "AccessDeniedException", "not authorized to invoke this model"), nil, CloseBedrockRejected},
-		{"unrecognized credentials", localbedrock.Reject(403, "UnrecognizedClientException", "The security token included in the request is invalid."), nil, CloseBedrockRejected},
-		{"unknown model id", nil, func(o *localbedrock.Options) { o.ModelIDs = []string{"amazon.some-other-model"} }, CloseBedrockRejected},
-		{"429 before the stream", localbedrock.Reject(429, "ThrottlingException", "slow down"), nil, CloseThrottled},
-		{"abrupt end of stream", localbedrock.AbruptEndOnAudio(), nil, CloseModelError},
-		{"stream time limit", localbedrock.Listen(), func(o *localbedrock.Options) { o.MaxStreamDuration = 300 * time.Millisecond }, CloseModelTimeout},
+		{"validation", localbedrock.After(1, localbedrock.Exception("validationException", "Invalid input request")), nil, CloseBadRequest, false},
+		{"throttling", localbedrock.After(1, localbedrock.Exception("throttlingException", "Too many requests")), nil, CloseThrottled, true},
+		{"model stream error", localbedrock.After(1, localbedrock.ModelStreamError("Model stream failed", 500, "boom")), nil, CloseModelError, true},
+		{"model timeout", localbedrock.After(1, localbedrock.Exception("modelTimeoutException", "Timed out")), nil, CloseModelTimeout, false},
+		{"internal server", localbedrock.After(1, localbedrock.Exception("internalServerException", "oops")), nil, CloseModelError, true},
+		{"service unavailable", localbedrock.After(1, localbedrock.Exception("serviceUnavailableException", "later")), nil, CloseUnavailable, true},
+		{"403 before the stream", localbedrock.Reject(403, "AccessDeniedException", "not authorized to invoke this model"), nil, CloseBedrockRejected, false},
+		{"unrecognized credentials", localbedrock.Reject(403, "UnrecognizedClientException", "The security token included in the request is invalid."), nil, CloseBedrockRejected, false},
+		{"unknown model id", nil, func(o *localbedrock.Options) { o.ModelIDs = []string{"amazon.some-other-model"} }, CloseBedrockRejected, false},
+		{"429 before the stream", localbedrock.Reject(429, "ThrottlingException", "slow down"), nil, CloseThrottled, true},
+		{"abrupt end of stream", localbedrock.AbruptEndOnAudio(), nil, CloseModelError, true},
+		{"stream time limit", localbedrock.Listen(), func(o *localbedrock.Options) { o.MaxStreamDuration = 300 * time.Millisecond }, CloseModelTimeout, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -296,7 +300,16 @@ func TestBedrockFailuresThroughTheRealSDK(t *testing.T) {
 			}
 			lb, hs := startStack(t, opts)
 			conn := dial(t, hs, "Bearer any-token")
-			frames, code := sendUntilClosed(t, conn, append(openingEvents(), audioInput(make([]byte, 1024))))
+			for _, ev := range openingEvents() {
+				send(t, conn, ev)
+			}
+			// The browser keeps talking, as a real one does, until the gateway closes the conversation.
+			go func() {
+				for conn.WriteMessage(websocket.TextMessage, []byte(audioInput(make([]byte, 1024)))) == nil {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}()
+			frames, code := readToClose(t, conn)
 			if code != int(tt.wantCode) {
 				t.Fatalf("close code = %d, want %d (last frames %q)", code, tt.wantCode, tail(frames, 2))
 			}
@@ -304,6 +317,13 @@ func TestBedrockFailuresThroughTheRealSDK(t *testing.T) {
 				t.Fatalf("error message %+v, want code %s", e, tt.wantCode.Name())
 			}
 			waitNoOpenStreams(t, lb)
+			want := 1
+			if tt.retried {
+				want = 1 + maxRecoveries
+			}
+			if got := len(lb.Records()); got != want {
+				t.Fatalf("Bedrock saw %d streams, want %d (retried: %v)", got, want, tt.retried)
+			}
 		})
 	}
 }

@@ -58,16 +58,49 @@ const (
 	// one more step, so a drain ends at most (forceCloseSteps+1)·closeGrace = 2.4 s after DRAIN_TIMEOUT:
 	// the two stay below the platform's stop timeout (ECS: 120 s).
 	forceCloseSteps = 5
+
+	// rotateAfter is when a conversation's Bedrock stream is replaced: a stream lives at most 8 minutes,
+	// and what the service sends then is not documented. From this age the next stream is opened and
+	// primed with the conversation, and the handover waits for the assistant's turn boundary or the
+	// user's silence. Options.RotateStreamsAfter (STREAM_ROTATE_AFTER) sets it.
+	rotateAfter = 7 * time.Minute
+
+	// handoverWindow is how long after rotateAfter the handover waits for a good moment before it
+	// happens regardless: 7:45, with margin before 8:00.
+	handoverWindow = 45 * time.Second
+
+	// MaxRotateStreamsAfter is the latest rotation Options.RotateStreamsAfter may ask for: its handover
+	// window must end before the stream's 8 minutes.
+	MaxRotateStreamsAfter = 8*time.Minute - handoverWindow
+
+	// handoverSilence is how long nobody must have spoken (no loud user audio, no assistant output) for a
+	// handover outside a turn boundary: longer than a pause between words.
+	handoverSilence = 700 * time.Millisecond
+
+	// recoveryBackoff is the wait before the first attempt to continue a conversation whose stream
+	// failed; it doubles with each attempt, and is four times as long when Bedrock throttles.
+	recoveryBackoff = 250 * time.Millisecond
+
+	// maxRecoveries bounds the failed streams one conversation is continued after; the next failure
+	// ends it with its close code.
+	maxRecoveries = 3
+
+	// handoverAudioBytes is how much of the user's latest audio is held while a failed stream is
+	// replaced, and then sent to the new one: 3 s at 16 kHz. Older audio would only delay the answer.
+	handoverAudioBytes = 3 * 16000 * 2
 )
 
 // timing is the set of deadlines a Server uses: the constants above, replaced by tests.
 type timing struct {
-	auth, write, ping, pong, slowClient, sendError, closeGrace time.Duration
+	auth, write, ping, pong, slowClient, sendError, closeGrace    time.Duration
+	rotateAfter, handoverWindow, handoverSilence, recoveryBackoff time.Duration
 }
 
 var defaultTiming = timing{
 	auth: authTimeout, write: writeWait, ping: pingPeriod, pong: pongWait,
 	slowClient: slowClientTimeout, sendError: sendErrorWait, closeGrace: closeGrace,
+	rotateAfter: rotateAfter, handoverWindow: handoverWindow, handoverSilence: handoverSilence,
+	recoveryBackoff: recoveryBackoff,
 }
 
 // Limits protect a gateway on the open internet and its owner's Bedrock bill. A zero field takes its

@@ -144,6 +144,7 @@ func TestConnectionsAreLimitedPerClientAddress(t *testing.T) {
 func TestAClosedConnectionFreesItsAddressPlace(t *testing.T) {
 	gw, hs := startGateway(t, &fakeModel{}, func(o *Options) { o.Limits.MaxConnectionsPerAddress = 1 })
 	first := dial(t, hs, "")
+	waitFor(t, func() bool { return gw.OpenConnections() == 1 })
 	first.Close()
 	waitFor(t, func() bool { return gw.OpenConnections() == 0 })
 	if status, _ := dialStatus(t, wsURL(hs), nil); status != http.StatusSwitchingProtocols {

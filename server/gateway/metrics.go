@@ -40,6 +40,14 @@ type Metrics struct {
 	ResponseLatency prometheus.Histogram
 	// Tokens counts usageEvent deltas by kind (speech, text) and direction (input, output): the bill.
 	Tokens *prometheus.CounterVec
+
+	// Continuations counts conversations handed to a new Bedrock stream before their stream's time limit;
+	// Recoveries counts those continued after their stream failed, by cause. HandoverGap is how long a
+	// switch kept the browser's input from Bedrock: near zero for a rotation (the next stream is ready),
+	// the backoff and the replay for a recovery.
+	Continuations prometheus.Counter
+	Recoveries    *prometheus.CounterVec
+	HandoverGap   prometheus.Histogram
 }
 
 // The label values the gateway uses, so that dashboards can rely on them.
@@ -50,8 +58,9 @@ const (
 	DropAudioOnBargeIn      = "audio_barge_in"           // queued speech the user talked over
 	DropInputQueueFull      = "input_queue_full"         // audio Bedrock did not take in time
 	DropDuplicateToolResult = "duplicate_tool_result"    // the browser answered a tool the gateway ran
-	DropToolResultTooLate   = "tool_result_prompt_ended" // a tool finished after its prompt ended
+	DropToolResultTooLate   = "tool_result_prompt_ended" // a tool result for a prompt or stream that has ended
 	DropOutputAtFailure     = "output_at_failure"        // output still queued when a session failed
+	DropAudioDuringRecovery = "audio_during_recovery"    // audio beyond the latest 3 s while a stream is replaced
 
 	LimitConversations        = "conversations_per_gateway"
 	LimitConversationsPerUser = "conversations_per_user"
@@ -97,10 +106,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.1, .2, .3, .5, .75, 1, 1.5, 2, 3, 5, 10},
 		}),
 		Tokens: counter("tokens_total", "Tokens reported by Nova Sonic's usageEvent, by kind (speech, text) and direction (input, output).", "kind", "direction"),
+		Continuations: prometheus.NewCounter(prometheus.CounterOpts{Namespace: MetricsNamespace, Name: "continuations_total",
+			Help: "Conversations handed to a new Bedrock stream ahead of their stream's time limit."}),
+		Recoveries: counter("recoveries_total", "Conversations continued on a new Bedrock stream after their stream failed, by cause.", "cause"),
+		HandoverGap: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: MetricsNamespace, Name: "handover_gap_seconds",
+			Help:    "How long a switch to a new Bedrock stream held the browser's input back.",
+			Buckets: []float64{.001, .01, .05, .1, .25, .5, 1, 2, 5, 10},
+		}),
 	}
 	reg.MustRegister(m.ConnectionsOpen, m.ConversationsActive, m.BedrockStreamsOpen, m.ConnectionsEnded,
 		m.ConversationsEnded, m.ConversationDuration, m.BedrockErrors, m.AuthFailures, m.LimitRefusals,
-		m.Frames, m.Bytes, m.Dropped, m.ToolCalls, m.ToolCallDuration, m.ResponseLatency, m.Tokens)
+		m.Frames, m.Bytes, m.Dropped, m.ToolCalls, m.ToolCallDuration, m.ResponseLatency, m.Tokens,
+		m.Continuations, m.Recoveries, m.HandoverGap)
 	return m
 }
 

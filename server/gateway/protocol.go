@@ -82,6 +82,9 @@ type inputEvent struct {
 	Fields eventFields
 	// AudioBytes is the decoded PCM length of an audioInput, zero otherwise.
 	AudioBytes int
+	// Loud marks an audioInput with sound above the silence floor (speechLevel): the gateway hands a
+	// conversation to a new Bedrock stream during the user's silence, never in the middle of a word.
+	Loud bool
 }
 
 // inputState follows the order of a session's input events so that malformed or out-of-order input is
@@ -93,6 +96,7 @@ type inputState struct {
 	promptName     string                 // the open prompt, "" if none
 	contents       map[string]contentType // open content blocks by contentName
 	audioScratch   []byte                 // reused to check audio frames decode
+	loud           bool                   // the last audioInput's isLoud
 }
 
 // protocolError is input the gateway refuses; its message is shown to the browser.
@@ -147,7 +151,7 @@ func (st *inputState) parseInputEvent(frame []byte) (inputEvent, error) {
 	payload = append(payload, `":`...)
 	payload = append(payload, body...)
 	payload = append(payload, `}}`...)
-	return inputEvent{Name: name, Payload: payload, Fields: f, AudioBytes: audioBytes}, nil
+	return inputEvent{Name: name, Payload: payload, Fields: f, AudioBytes: audioBytes, Loud: name == evAudioInput && st.loud}, nil
 }
 
 func isKnownInputEvent(name string) bool {
@@ -210,7 +214,9 @@ func (st *inputState) apply(name string, f *eventFields) (int, error) {
 		if err := st.checkContent(name, f, contentAudio); err != nil {
 			return 0, err
 		}
-		return st.checkAudio(f.Content)
+		n, err := st.checkAudio(f.Content)
+		st.loud = err == nil && isLoud(st.audioScratch[:n])
+		return n, err
 	case evContentEnd:
 		if err := st.checkPrompt(name, f); err != nil {
 			return 0, err

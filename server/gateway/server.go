@@ -46,6 +46,10 @@ type Options struct {
 	// Tools are the tools the gateway runs itself when Nova Sonic asks for them. Default none: every
 	// toolUse goes to the browser.
 	Tools []Tool
+	// RotateStreamsAfter is the age at which a conversation's Bedrock stream is replaced by a new one
+	// that continues the conversation, ahead of the service's 8-minute limit. Default 7 minutes; at most
+	// 7m15s, so that the handover's 45 s window ends before the limit.
+	RotateStreamsAfter time.Duration
 	// Metrics receives the gateway's metrics. Default: metrics registered nowhere.
 	Metrics *Metrics
 	// WebClient, if set, serves everything outside the gateway's own paths (the local web client).
@@ -115,6 +119,9 @@ func New(opts Options) (*Server, error) {
 		metrics = NewMetrics(prometheus.NewRegistry())
 	}
 	limits := opts.Limits.withDefaults()
+	if opts.RotateStreamsAfter < 0 || opts.RotateStreamsAfter > MaxRotateStreamsAfter {
+		return nil, fmt.Errorf("new gateway: RotateStreamsAfter %v is not between 0 (default) and %v", opts.RotateStreamsAfter, MaxRotateStreamsAfter)
+	}
 	base, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		models: opts.Models, auth: opts.Auth, origins: opts.AllowedOrigins, addrHeader: opts.ClientAddressHeader,
@@ -122,6 +129,9 @@ func New(opts Options) (*Server, error) {
 		baseCtx: base, cancelBase: cancel, timing: defaultTiming,
 		newConns: rate.NewLimiter(rate.Limit(limits.NewConnectionsPerSecond), int(2*limits.NewConnectionsPerSecond)),
 		sessions: make(map[*session]struct{}), perUser: make(map[string]int), perAddress: make(map[string]int),
+	}
+	if opts.RotateStreamsAfter > 0 {
+		s.timing.rotateAfter = opts.RotateStreamsAfter
 	}
 	s.upgrader = websocket.Upgrader{
 		HandshakeTimeout: authTimeout,

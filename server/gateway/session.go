@@ -14,7 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/gorilla/websocket"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
@@ -46,27 +45,30 @@ type session struct {
 	// streamOpened tells Drain the session has a conversation under way.
 	streamOpened atomic.Bool
 
-	// Set by the read loop when the stream opens, before the sender and receiver start; used by teardown
-	// after they have stopped.
-	stream       ModelStream
-	cancelStream context.CancelFunc
-	// sendCtx bounds the sender's sends: it ends closeGrace after the session does, so that a send under
-	// way when the session ends completes (and what Bedrock was sent stays known) unless the stream is
-	// stuck. stopSendCtx releases its timer.
-	sendCtx     context.Context
-	stopSendCtx func()
-	recvDone    chan struct{}
-	inbox       chan inputItem
-	sent        sentState // the sender's, then teardown's
+	// The conversation's Bedrock streams (continuation.go). current is the leg the browser talks to; the
+	// sender switches it, receive loops read it. legs counts receive loops, openers and closers, which
+	// teardown waits for.
+	inbox    chan inputItem // the read loop's and tools' input for the sender
+	current  atomic.Pointer[leg]
+	next     *leg
+	legs     sync.WaitGroup
+	legEnded chan legEnd
+	opened   chan legOpened
+	used     []*leg // the sender's, then teardown's: every leg that was current, in order
+	// turnEnded wakes the sender when the assistant ends a turn; turnBoundary says that no one has
+	// spoken since, which makes now a moment to hand over to the next stream.
+	turnEnded         chan struct{}
+	turnBoundary      atomic.Bool
+	completionStarted atomic.Bool
+	conv              conversation
 
-	// endRequested records that the gateway asked Bedrock to finish (sessionEnd or teardown): only then is
-	// an end of its stream without an error a normal end.
-	endRequested atomic.Bool
+	// outputMu serialises what output events do to the session (tools, latency, history): at a handover
+	// the old leg's receive loop may still be finishing an event when the new one starts.
+	outputMu sync.Mutex
+	tools    toolState
 
-	tools toolState
-
-	// Owned by the receive loop: the user's final transcript not yet answered with audio, for the
-	// response latency metric.
+	// The user's final transcript not yet answered with audio, for the response latency metric (under
+	// outputMu).
 	userTurnEnded time.Time
 
 	// readStopped makes the read deadline final once the session is ending, so that the read loop's own
@@ -95,8 +97,10 @@ func newSession(srv *Server, conn *websocket.Conn, id, addr string, upgraded tim
 		log:          srv.log.With("session", id),
 		out:          newOutbox(outboxMaxBytes, srv.timing.slowClient),
 		inputLimiter: rate.NewLimiter(rate.Limit(srv.limits.InputEventsPerSecond), int(2*srv.limits.InputEventsPerSecond)),
-		recvDone:     make(chan struct{}),
 		inbox:        make(chan inputItem, inputQueueLen),
+		legEnded:     make(chan legEnd, 4),
+		opened:       make(chan legOpened, 1),
+		turnEnded:    make(chan struct{}, 1),
 	}
 	// A pong keeps an authenticated conversation alive; before authorization it must not: the
 	// authorization deadline is absolute, or a client could hold a socket forever with unsolicited pongs.
@@ -127,11 +131,14 @@ func (s *session) run() {
 	s.awaitPeerClose(end)
 	s.tools.wg.Wait()
 
-	// The Bedrock stream and the socket end side by side, each step bounded.
+	// The Bedrock streams and the socket end side by side, each step bounded.
 	var closing sync.WaitGroup
-	closing.Go(s.endStream)
+	if l := s.current.Load(); l != nil {
+		closing.Go(func() { s.endLeg(l) })
+	}
 	_ = s.conn.Close()
 	closing.Wait()
+	s.legs.Wait()
 
 	if s.subject != "" {
 		s.srv.releaseConversation(s.subject)
@@ -199,9 +206,14 @@ func (s *session) readLoop(ctx context.Context, g *errgroup.Group) error {
 				s.srv.metrics.LimitRefusals.WithLabelValues(LimitDraining).Inc()
 				return restarting()
 			}
-			if err := s.openStream(ctx, g); err != nil {
-				return err
-			}
+			// The sender opens the Bedrock stream when it takes this sessionStart.
+			s.streamOpened.Store(true)
+			g.Go(func() error { return s.sendLoop(ctx) })
+		}
+		if ev.Name == evTextInput {
+			ev.Fields.Content = bytes.Clone(ev.Fields.Content) // the sender remembers typed text; readBuf is reused
+		} else {
+			ev.Fields.Content = nil
 		}
 		if s.dropBrowserToolResult(ev) {
 			continue
@@ -331,95 +343,24 @@ func (s *session) readFailure(ctx context.Context, err error) error {
 	return clientGone(err) // a close frame, a reset, or no frame (not even a pong) within pongWait
 }
 
-// openStream starts the session's Bedrock stream, its receive loop and its sender.
-func (s *session) openStream(ctx context.Context, g *errgroup.Group) error {
-	// The stream outlives the session's context on purpose: teardown still sends the closing events and
-	// waits for Bedrock to finish after the session has been cancelled. endStream cancels it last.
-	streamCtx, cancel := context.WithCancel(s.srv.baseCtx)
-	stream, err := s.srv.models.OpenStream(streamCtx)
-	if err != nil {
-		cancel()
-		return s.modelFailure(err)
-	}
-	s.stream, s.cancelStream = stream, cancel
-	sendCtx, cancelSend := context.WithCancel(streamCtx)
-	var grace *time.Timer
-	var graceMu sync.Mutex
-	stopAfter := context.AfterFunc(ctx, func() {
-		graceMu.Lock()
-		defer graceMu.Unlock()
-		grace = time.AfterFunc(s.srv.timing.closeGrace, cancelSend)
-	})
-	s.sendCtx = sendCtx
-	s.stopSendCtx = func() {
-		stopAfter()
-		graceMu.Lock()
-		if grace != nil {
-			grace.Stop()
-		}
-		graceMu.Unlock()
-		cancelSend()
-	}
-	s.streamOpened.Store(true)
-	s.srv.metrics.BedrockStreamsOpen.Inc()
-	g.Go(func() error {
-		defer close(s.recvDone)
-		return s.receiveLoop(ctx, stream)
-	})
-	g.Go(func() error { return s.sendLoop(ctx) })
-	return nil
-}
-
 // modelFailure maps a Bedrock failure to the session's end and counts it.
 func (s *session) modelFailure(err error) *sessionEnd {
 	s.srv.metrics.BedrockErrors.WithLabelValues(bedrockErrorType(err)).Inc()
 	return endForModelError(err)
 }
 
-// receiveLoop relays Bedrock's output events to the outbox until the stream ends. It always returns a
-// sessionEnd: a normal one when the gateway had asked for the end, a failure otherwise.
-func (s *session) receiveLoop(ctx context.Context, stream ModelStream) error {
-	events := stream.Events()
-	for {
-		var ev types.InvokeModelWithBidirectionalStreamOutput
-		var open bool
-		select {
-		case <-ctx.Done():
-			return nil // ending for another reason; endStream drains and closes the stream
-		case ev, open = <-events:
-		}
-		if !open {
-			break
-		}
-		c, ok := ev.(*types.InvokeModelWithBidirectionalStreamOutputMemberChunk)
-		if !ok {
-			// A union member this SDK does not know: newer service output, harmless to skip.
-			s.log.Debug("skipped unknown output event", "type", fmt.Sprintf("%T", ev))
-			continue
-		}
-		info := inspectOutput(c.Value.Bytes)
-		s.observeOutput(ctx, info)
-		if err := s.out.push(ctx, outMessage{data: c.Value.Bytes, audio: info.name == "audioOutput"}); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		s.eventsOut.Add(1)
-	}
-	if err := stream.Err(); err != nil {
-		return s.modelFailure(err)
-	}
-	if s.endRequested.Load() {
-		return endWith(CloseNormal, "the conversation ended", nil)
-	}
-	return s.modelFailure(errUnexpectedEnd)
-}
-
-// observeOutput acts on what an output event means before it is queued for the browser: barge-in,
-// server-side tool calls, token usage and response latency.
-func (s *session) observeOutput(ctx context.Context, info outputInfo) {
+// observeOutput acts on what an output event of the current leg l means before it is queued for the
+// browser: barge-in, server-side tool calls, response latency, and the conversation's memory (history,
+// turn boundaries) for continuation.
+func (s *session) observeOutput(ctx context.Context, l *leg, info outputInfo) {
+	s.outputMu.Lock()
+	defer s.outputMu.Unlock()
 	m := s.srv.metrics
+	turn := s.conv.recordOutput(info, func(name string) bool { return s.srv.tools[name] != nil })
+	if turn.assistantTurnEnded {
+		s.turnBoundary.Store(true)
+		signal(s.turnEnded)
+	}
 	switch {
 	case info.interrupted:
 		// Barge-in: speech still queued here would only play after the user started talking.
@@ -433,22 +374,50 @@ func (s *session) observeOutput(ctx context.Context, info outputInfo) {
 		m.ResponseLatency.Observe(time.Since(s.userTurnEnded).Seconds())
 		s.userTurnEnded = time.Time{}
 	case info.name == "toolUse":
-		s.onToolUse(info.toolName, info.toolUseID, info.toolInput)
+		s.onToolUse(l, info.toolName, info.toolUseID, info.toolInput)
 	case info.name == "contentEnd" && info.contentType == string(contentTool):
 		s.onToolContentEnd(ctx)
-	case info.name == "usageEvent":
-		u := info.usage
-		for _, t := range []struct {
-			kind, direction string
-			n               float64
-		}{
-			{"speech", DirectionIn, u.Input.SpeechTokens}, {"text", DirectionIn, u.Input.TextTokens},
-			{"speech", DirectionOut, u.Output.SpeechTokens}, {"text", DirectionOut, u.Output.TextTokens},
-		} {
-			if t.n > 0 {
-				m.Tokens.WithLabelValues(t.kind, t.direction).Add(t.n)
-			}
+	}
+}
+
+// countTokens counts a usageEvent's tokens, from any leg: a replaced stream's are billed too.
+func (s *session) countTokens(info outputInfo) {
+	if info.name != "usageEvent" {
+		return
+	}
+	u := info.usage
+	for _, t := range []struct {
+		kind, direction string
+		n               float64
+	}{
+		{"speech", DirectionIn, u.Input.SpeechTokens}, {"text", DirectionIn, u.Input.TextTokens},
+		{"speech", DirectionOut, u.Output.SpeechTokens}, {"text", DirectionOut, u.Output.TextTokens},
+	} {
+		if t.n > 0 {
+			s.srv.metrics.Tokens.WithLabelValues(t.kind, t.direction).Add(t.n)
 		}
+	}
+}
+
+// interruptOutputs ends, for the browser, the output contents a replaced or failed leg left open, with
+// stopReason INTERRUPTED as for a barge-in, and drops their queued speech: the browser flushes what it
+// queued, and nothing of the old stream plays into the new one's answer.
+func (s *session) interruptOutputs() {
+	open := s.conv.openOutputs()
+	if len(open) == 0 {
+		return
+	}
+	promptName := s.conv.promptName()
+	for _, o := range open {
+		ev := mustEvent("contentEnd", map[string]string{
+			"promptName": promptName, "contentId": o.contentID, "type": o.contentType, "role": o.role,
+			"stopReason": "INTERRUPTED",
+		})
+		_, _ = s.out.tryPush(outMessage{data: ev})
+	}
+	if n := s.out.dropAudio(); n > 0 {
+		s.audioDropped.Add(int64(n))
+		s.srv.metrics.drop(DropAudioOnBargeIn, n)
 	}
 }
 
@@ -569,46 +538,6 @@ func (s *session) awaitPeerClose(end *sessionEnd) {
 	}
 }
 
-// endStream ends the Bedrock stream in the documented order, each step bounded by closeGrace: close what
-// is open (contentEnd, promptEnd, sessionEnd) so Bedrock frees the session's resources, half-close, wait
-// for the stream to end, then Close and cancel. Cancelling alone would leave an idle stream open; Close
-// alone would leave the HTTP/2 stream open if Bedrock never finished its response.
-func (s *session) endStream() {
-	if s.stream == nil {
-		return
-	}
-	defer s.srv.metrics.BedrockStreamsOpen.Dec()
-	defer s.cancelStream()
-	s.stopSendCtx()
-	s.endRequested.Store(true)
-	if closing := s.sent.closingEvents(); len(closing) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), s.srv.timing.closeGrace)
-		for _, ev := range closing {
-			if s.stream.Send(ctx, chunk(ev)) != nil {
-				break
-			}
-		}
-		cancel()
-	}
-	// Half-close in every case (twice is harmless): a stream that was opened but never sent anything
-	// must end too.
-	_ = s.stream.CloseSend()
-	timeout := time.NewTimer(s.srv.timing.closeGrace)
-	defer timeout.Stop()
-drain:
-	for {
-		select {
-		case _, open := <-s.stream.Events():
-			if !open {
-				break drain
-			}
-		case <-timeout.C:
-			break drain
-		}
-	}
-	_ = s.stream.Close()
-}
-
 // stopReading gives the read loop closeGrace more to read, no longer: the browser's answer to the
 // gateway's close frame normally ends the read before that.
 func (s *session) stopReading() {
@@ -645,8 +574,9 @@ func (s *session) logEnd(end *sessionEnd) {
 		"audio_in_bytes", s.audioInBytes.Load(), "audio_dropped", s.audioDropped.Load(),
 		"input_dropped", s.inputDropped.Load(),
 	}
-	if id := requestIDOf(s.stream); id != "" {
-		attrs = append(attrs, "bedrock_request_id", id)
+	if n := len(s.used); n > 0 {
+		// The stream the conversation ended on; streams counts every one it used (continuations).
+		attrs = append(attrs, "bedrock_request_id", requestIDOf(s.used[n-1].stream), "streams", n)
 	}
 	if end.Err != nil {
 		attrs = append(attrs, "error", end.Err.Error())

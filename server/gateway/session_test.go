@@ -93,6 +93,13 @@ func TestMalformedInputGetsAnErrorAndACloseCodeBeforeReachingBedrock(t *testing.
 		{name: "audio that is not base64", before: openingEvents(), frame: strings.Replace(audioInput([]byte{0, 0}), `"AAA="`, `"%%%"`, 1), wantCode: CloseBadRequest, wantInMsg: "not base64"},
 		{name: "oversized frame", frame: `{"event":{"sessionStart":{"pad":"` + strings.Repeat("x", maxMessageBytes) + `"}}}`, wantCode: CloseMessageTooBig, wantInMsg: "larger than"},
 		{name: "binary frame", frame: "\x00\x01", binary: true, wantCode: CloseUnsupportedData, wantInMsg: "binary"},
+		{name: "invalid UTF-8", before: openingEvents(), frame: strings.Replace(audioInput([]byte{0, 0}), `"AAA="`, "\"\xff\xfe\"", 1), wantCode: CloseInvalidPayload, wantInMsg: "UTF-8"},
+		{name: "a key spelled twice with different case", before: openingEvents()[:2],
+			frame:    `{"event":{"contentStart":{"promptName":"` + promptName + `","contentName":"a","ContentName":"b","type":"TEXT","role":"SYSTEM"}}}`,
+			wantCode: CloseBadRequest, wantInMsg: `key "ContentName" must be spelled "contentName"`},
+		{name: "a key given twice", before: openingEvents()[:2],
+			frame:    `{"event":{"contentStart":{"promptName":"` + promptName + `","contentName":"a","contentName":"b","type":"TEXT","role":"SYSTEM"}}}`,
+			wantCode: CloseBadRequest, wantInMsg: `key "contentName" appears twice`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,6 +176,9 @@ func TestAuthorizationIsRequiredFirst(t *testing.T) {
 	}
 }
 
+// Each Bedrock failure reaches the browser as its documented close code, and nothing the service said
+// beyond it. The failures the service invites to retry are retried on a new stream first, maxRecoveries
+// times (this Bedrock fails every stream alike); the others end the conversation on its first stream.
 func TestBedrockFailuresReachTheBrowserAsDocumentedCloseCodes(t *testing.T) {
 	msg := aws.String("detail only the operator should see")
 	tests := []struct {
@@ -176,18 +186,19 @@ func TestBedrockFailuresReachTheBrowserAsDocumentedCloseCodes(t *testing.T) {
 		err       error
 		wantCode  CloseCode
 		retryable bool
+		retried   bool
 	}{
-		{"validation", &types.ValidationException{Message: aws.String("First content must have SYSTEM role")}, CloseBadRequest, false},
-		{"throttling", &types.ThrottlingException{Message: msg}, CloseThrottled, true},
-		{"quota", &types.ServiceQuotaExceededException{Message: msg}, CloseThrottled, true},
-		{"model timeout", &types.ModelTimeoutException{Message: msg}, CloseModelTimeout, true},
-		{"model stream error", &types.ModelStreamErrorException{Message: msg}, CloseModelError, true},
-		{"internal server", &types.InternalServerException{Message: msg}, CloseModelError, true},
-		{"service unavailable", &types.ServiceUnavailableException{Message: msg}, CloseUnavailable, true},
-		{"access denied", &types.AccessDeniedException{Message: msg}, CloseBedrockRejected, false},
-		{"unknown model", &types.ResourceNotFoundException{Message: msg}, CloseBedrockRejected, false},
-		{"unreachable", errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), CloseUnavailable, true},
-		{"abrupt end", nil, CloseModelError, true},
+		{"validation", &types.ValidationException{Message: aws.String("First content must have SYSTEM role")}, CloseBadRequest, false, false},
+		{"throttling", &types.ThrottlingException{Message: msg}, CloseThrottled, true, true},
+		{"quota", &types.ServiceQuotaExceededException{Message: msg}, CloseThrottled, true, true},
+		{"model timeout (no input)", &types.ModelTimeoutException{Message: msg}, CloseModelTimeout, true, false},
+		{"model stream error", &types.ModelStreamErrorException{Message: msg}, CloseModelError, true, true},
+		{"internal server", &types.InternalServerException{Message: msg}, CloseModelError, true, true},
+		{"service unavailable", &types.ServiceUnavailableException{Message: msg}, CloseUnavailable, true, true},
+		{"access denied", &types.AccessDeniedException{Message: msg}, CloseBedrockRejected, false, false},
+		{"unknown model", &types.ResourceNotFoundException{Message: msg}, CloseBedrockRejected, false, false},
+		{"unreachable", errors.New("dial tcp 127.0.0.1:1: connect: connection refused"), CloseUnavailable, true, true},
+		{"abrupt end", nil, CloseModelError, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -209,7 +220,13 @@ func TestBedrockFailuresReachTheBrowserAsDocumentedCloseCodes(t *testing.T) {
 			if tt.wantCode != CloseBadRequest && strings.Contains(e.Message, *msg) {
 				t.Fatalf("error message %q leaks the service's detail", e.Message)
 			}
-			assertClosed(t, waitStream(t, model))
+			streams := model.opened()
+			if want := map[bool]int{false: 1, true: 1 + maxRecoveries}[tt.retried]; len(streams) != want {
+				t.Fatalf("%d Bedrock streams, want %d (retried: %v)", len(streams), want, tt.retried)
+			}
+			for _, s := range streams {
+				assertClosed(t, s)
+			}
 		})
 	}
 }

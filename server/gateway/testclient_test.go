@@ -31,6 +31,8 @@ var testTiming = func() timing {
 	t := defaultTiming
 	t.sendError = patience / 3
 	t.closeGrace = 5 * time.Second
+	// A wait, not a deadline: shorter only makes the recovery tests quicker.
+	t.recoveryBackoff = 10 * time.Millisecond
 	return t
 }()
 
@@ -89,6 +91,24 @@ func dial(t *testing.T, hs *httptest.Server, token string) *websocket.Conn {
 	if reply["type"] != "authorization" || reply["status"] != "success" || reply["sessionId"] == "" {
 		t.Fatalf("authorization reply = %v", reply)
 	}
+	return conn
+}
+
+// dialWithHeader opens a WebSocket with extra request headers and authorizes it.
+func dialWithHeader(t *testing.T, hs *httptest.Server, header map[string]string) *websocket.Conn {
+	t.Helper()
+	h := http.Header{}
+	for k, v := range header {
+		h.Set(k, v)
+	}
+	conn, resp, err := websocket.DefaultDialer.Dial(wsURL(hs), h)
+	if err != nil {
+		t.Fatalf("dial: %v (response %v)", err, resp)
+	}
+	t.Cleanup(func() { conn.Close() })
+	send(t, conn, `{"type":"authorization","token":"Bearer any-token"}`)
+	var reply map[string]any
+	readJSON(t, conn, &reply)
 	return conn
 }
 

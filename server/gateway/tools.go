@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,6 +25,7 @@ type toolCall struct {
 	tool      Tool
 	toolUseID string
 	input     []byte
+	leg       *leg // the stream that asked: only it can take the result
 }
 
 // toolState is a session's server-side tool calls.
@@ -36,7 +38,8 @@ type toolState struct {
 	// so that Bedrock gets exactly one toolResult per toolUse whichever client is connected.
 	handled map[string]bool
 
-	wg sync.WaitGroup // running calls; teardown waits for them
+	wg      sync.WaitGroup // running calls; teardown waits for them
+	running atomic.Int32   // calls under way: a handover to a new stream waits for them
 }
 
 func (t *toolState) markHandled(id string) {
@@ -65,13 +68,13 @@ type toolNotice struct {
 
 // onToolUse is called by the receive loop for each toolUse: a tool the gateway has is remembered, to be
 // run when its TOOL content block ends, and every toolUse still goes to the browser, which shows it.
-func (s *session) onToolUse(name, toolUseID string, input []byte) {
+func (s *session) onToolUse(l *leg, name, toolUseID string, input []byte) {
 	tool, ok := s.srv.tools[name]
 	if !ok || toolUseID == "" {
 		return // the browser's to answer
 	}
 	s.tools.markHandled(toolUseID)
-	s.tools.pending = &toolCall{tool: tool, toolUseID: toolUseID, input: input}
+	s.tools.pending = &toolCall{tool: tool, toolUseID: toolUseID, input: input, leg: l}
 }
 
 // onToolContentEnd starts the pending call, if any, when the model's TOOL content block ends. The call
@@ -82,7 +85,11 @@ func (s *session) onToolContentEnd(ctx context.Context) {
 		return
 	}
 	s.tools.pending = nil
-	s.tools.wg.Go(func() { s.runTool(ctx, call) })
+	s.tools.running.Add(1)
+	s.tools.wg.Go(func() {
+		defer s.tools.running.Add(-1)
+		s.runTool(ctx, call)
+	})
 }
 
 // runTool runs one call within Limits.ToolTimeout and sends exactly one toolResult for it: the tool's
@@ -118,7 +125,7 @@ func (s *session) runTool(ctx context.Context, call *toolCall) {
 	}
 	notice, _ := json.Marshal(toolNotice{Type: "toolResult", ToolUseID: call.toolUseID, ToolName: name, Status: status})
 	_, _ = s.out.tryPush(outMessage{data: notice})
-	s.enqueue(ctx, inputItem{toolResult: &toolResult{toolUseID: call.toolUseID, content: result}})
+	s.enqueue(ctx, inputItem{toolResult: &toolResult{toolUseID: call.toolUseID, content: result, leg: call.leg}})
 }
 
 // toolResult is a tool's answer waiting for the sender, which addresses it to the prompt open when it is
@@ -126,6 +133,7 @@ func (s *session) runTool(ctx context.Context, call *toolCall) {
 type toolResult struct {
 	toolUseID string
 	content   json.RawMessage
+	leg       *leg
 }
 
 // events are the three input events that answer a toolUse in promptName, under a content name of the

@@ -93,6 +93,9 @@ func startVirtualGateway(t *testing.T, models ModelOpener, tm timing, mutate ...
 		_ = hs.Close()
 		gw.cancelBase()
 		<-served
+		// Sessions outlive http.Server (hijacked) and their teardown takes virtual time: wait here, where
+		// the clock still moves, not after the bubble's main goroutine has returned.
+		gw.wg.Wait()
 	})
 	return &virtualGateway{Server: gw, ln: ln, dialer: websocket.Dialer{NetDialContext: ln.Dial}}
 }

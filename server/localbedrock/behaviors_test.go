@@ -273,3 +273,44 @@ func TestOutputFraming(t *testing.T) {
 		t.Errorf("Content-Type = %q", w.header.Get("Content-Type"))
 	}
 }
+
+func TestSequencedFramesCarryTheirNumber(t *testing.T) {
+	for _, seq := range []uint32{0, 1, 937, 1<<31 + 5} {
+		for _, speech := range []bool{true, false} {
+			got, gotSpeech, ok := FrameSequence(SequencedFrame(seq, speech))
+			if !ok || got != seq || gotSpeech != speech {
+				t.Errorf("frame %d (speech %v) reads as %d, %v, %v", seq, speech, got, gotSpeech, ok)
+			}
+		}
+	}
+	if _, _, ok := FrameSequence(speech(32 * time.Millisecond)); ok {
+		t.Error("a tone read as a sequenced frame")
+	}
+}
+
+// Converse answers each run of speech frames, names them, and ignores silence.
+func TestConverseAnswersEachRunOfSpeechFrames(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	defer cancel()
+	srv := startServer(t, Options{Behavior: Converse(3)})
+	p := newNames()
+	ss := openSession(ctx, t, newClient(srv), ModelNova2Sonic)
+	ss.send(opening(p, "")...)
+	for seq := range uint32(8) {
+		ss.send(audioInput(p, SequencedFrame(seq, seq != 3))) // frame 3 is a pause
+	}
+	var transcripts []string
+	for range 2 {
+		for _, ev := range ss.until(named("usageEvent")) {
+			if ev.Name == "textOutput" && ev.str("role") == roleUser {
+				transcripts = append(transcripts, ev.str("content"))
+			}
+		}
+	}
+	if strings.Join(transcripts, ",") != "frames 0-2,frames 4-6" {
+		t.Fatalf("USER transcripts %q, want frames 0-2 and frames 4-6", transcripts)
+	}
+	if _, err := ss.finish(p); err != nil {
+		t.Fatal(err)
+	}
+}

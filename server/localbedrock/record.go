@@ -90,6 +90,32 @@ func (r StreamRecord) EventNames() []string {
 	return names
 }
 
+// HistoryMessage is one message of the chat history a client replayed at the start of a stream.
+type HistoryMessage struct {
+	Role, Text string
+}
+
+// History returns the chat history the client replayed: the TEXT contents of role USER or ASSISTANT
+// that are not interactive, between the SYSTEM content and the first AUDIO content, in order.
+func (r StreamRecord) History() []HistoryMessage {
+	var out []HistoryMessage
+	index := map[string]int{}
+	for _, ev := range r.Events {
+		switch {
+		case ev.Name == evContentStart && ev.Type == typeAudio:
+			return out
+		case ev.Name == evContentStart && ev.Type == typeText && !ev.Interactive && (ev.Role == roleUser || ev.Role == roleAssistant):
+			index[ev.ContentName] = len(out)
+			out = append(out, HistoryMessage{Role: ev.Role})
+		case ev.Name == evTextInput:
+			if i, ok := index[ev.ContentName]; ok {
+				out[i].Text += ev.Content
+			}
+		}
+	}
+	return out
+}
+
 // streamRecord is the live, lock-protected record behind StreamRecord snapshots.
 type streamRecord struct {
 	mu            sync.Mutex

@@ -84,13 +84,29 @@ type contentState struct {
 	promptName string
 	typ        string
 	open       bool
+	history    bool // a chat-history message: its text is limited to MaxHistoryMessageBytes
+	textBytes  int
 }
 
 // promptState tracks one prompt.
 type promptState struct {
 	open         bool
 	contentCount int
+	// audioSeen ends the chat history: TEXT contents of role USER or ASSISTANT that are not interactive,
+	// after the SYSTEM content and before the first AUDIO content, are replayed history.
+	audioSeen   bool
+	historyLast string // role of the last history message, "" before the first
+	historyLen  int
 }
+
+// The chat-history rules the service enforces on a replay (shared/reference/operations.md §1.1): the
+// first message is USER ("First message in chat history should not be Assistant", the service's own
+// wording), roles alternate, and the count and size are limited. The limits are a maintainer's figures,
+// marked "verify" there: 40 messages of at most 1 KiB each.
+const (
+	MaxHistoryMessages     = 40
+	MaxHistoryMessageBytes = 1024
+)
 
 // validator checks the order and shape of input events like the service does, enough to catch
 // client bugs: session and prompt framing, SYSTEM first, content references and types, audio
@@ -247,8 +263,25 @@ func (v *validator) contentStart(f inputFields) error {
 	default:
 		return invalid("content type must be TEXT, AUDIO or TOOL, got %q", f.Type)
 	}
+	history := false
+	switch {
+	case f.Type == typeAudio:
+		p.audioSeen = true
+	case f.Type == typeText && !f.Interactive && !p.audioSeen && (f.Role == roleUser || f.Role == roleAssistant):
+		history = true
+		switch {
+		case p.historyLast == "" && f.Role != roleUser:
+			return invalid("First message in chat history should not be Assistant")
+		case p.historyLast == f.Role:
+			return invalid("chat history must alternate between USER and ASSISTANT; two %s messages follow each other", f.Role)
+		case p.historyLen >= MaxHistoryMessages:
+			return invalid("chat history has more than %d messages", MaxHistoryMessages)
+		}
+		p.historyLast = f.Role
+		p.historyLen++
+	}
 	p.contentCount++
-	v.contents[f.ContentName] = &contentState{promptName: f.PromptName, typ: f.Type, open: true}
+	v.contents[f.ContentName] = &contentState{promptName: f.PromptName, typ: f.Type, open: true, history: history}
 	return nil
 }
 
@@ -271,6 +304,11 @@ func (v *validator) contentInput(event string, f inputFields) error {
 	}
 	if f.Content == nil {
 		return invalid("%s requires content", event)
+	}
+	if c.history {
+		if c.textBytes += len(*f.Content); c.textBytes > MaxHistoryMessageBytes {
+			return invalid("chat history message %q is longer than %d bytes", f.ContentName, MaxHistoryMessageBytes)
+		}
 	}
 	return nil
 }

@@ -125,3 +125,63 @@ func TestIdleTimerRearms(t *testing.T) {
 		t.Errorf("end = %q", rec.End)
 	}
 }
+
+// A client that switches streams replays the conversation as chat history; the stand-in holds it to the
+// rules the service states: USER first, roles alternating, at most MaxHistoryMessages of at most
+// MaxHistoryMessageBytes each. Valid history is recorded for tests (StreamRecord.History).
+func TestChatHistoryRules(t *testing.T) {
+	history := func(p names4, msgs ...[2]string) []string {
+		var out []string
+		for i, m := range msgs {
+			out = append(out, textContent(p, fmt.Sprintf("history-%d", i), m[0], false, m[1])...)
+		}
+		return out
+	}
+	many := make([][2]string, MaxHistoryMessages+1)
+	for i := range many {
+		many[i] = [2]string{[]string{roleUser, roleAssistant}[i%2], "x"}
+	}
+	tests := []struct {
+		name string
+		msgs [][2]string
+		want string // "" for accepted
+	}{
+		{"alternating, USER first", [][2]string{{roleUser, "hi"}, {roleAssistant, "hello"}, {roleUser, "bye"}}, ""},
+		{"ASSISTANT first", [][2]string{{roleAssistant, "hello"}}, "First message in chat history should not be Assistant"},
+		{"two USER in a row", [][2]string{{roleUser, "a"}, {roleUser, "b"}}, "must alternate"},
+		{"too many", many, "more than 40 messages"},
+		{"too long", [][2]string{{roleUser, strings.Repeat("a", MaxHistoryMessageBytes+1)}}, "longer than 1024 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+			defer cancel()
+			srv := startServer(t, Options{Behavior: Listen()})
+			p := newNames()
+			open := opening(p, "")
+			events := append(append(append([]string{}, open[:5]...), history(p, tt.msgs...)...), open[5:]...)
+			ss := openSession(ctx, t, newClient(srv), ModelNova2Sonic)
+			for _, ev := range events {
+				if ss.sendRaw(ev) != nil {
+					break
+				}
+			}
+			if tt.want == "" {
+				if _, err := ss.finish(p); err != nil {
+					t.Fatalf("valid history refused: %v", err)
+				}
+				rec := lastRecord(ctx, t, srv)
+				got := rec.History()
+				if len(got) != len(tt.msgs) || got[0] != (HistoryMessage{roleUser, "hi"}) || got[2] != (HistoryMessage{roleUser, "bye"}) {
+					t.Fatalf("recorded history %v", got)
+				}
+				return
+			}
+			_, err := ss.rest()
+			var ve *types.ValidationException
+			if !errors.As(err, &ve) || !strings.Contains(ve.ErrorMessage(), tt.want) {
+				t.Fatalf("Err() = %v, want a ValidationException saying %q", err, tt.want)
+			}
+		})
+	}
+}
