@@ -10,10 +10,6 @@ import (
 	appconstructs "novasonic/constructs"
 )
 
-// GatewayMaxConversations is the gateway's MAX_CONVERSATIONS, its default (server/gateway/limits.go): the
-// conversations one task holds before it reports not ready. The near-capacity alarm is set against it.
-const GatewayMaxConversations = 200
-
 // BackendStackName is the ECS stack's name in the default stage, kept from the system it replaces so
 // runbooks still apply. StackName gives the name in other stages.
 const BackendStackName = "NovaSonicSolutionBackendStack"
@@ -71,14 +67,9 @@ func NewBackendStack(scope constructs.Construct, id string, props *BackendStackP
 	shared.grantBedrock(gateway.TaskDefinition.TaskRole())
 	shared.deployWebClient(root)
 
-	// The alarms read the metrics the gateway writes under the same ServiceName.
-	alarms := appconstructs.NewGatewayAlarms(stack, "Alarms", &appconstructs.GatewayAlarmsProps{
-		ServiceName:             jsii.String(serviceName),
-		MaxConversationsPerTask: jsii.Number(GatewayMaxConversations),
-	})
+	shared.addAlarms(serviceName)
 
 	shared.addCommonOutputs()
-	addOutput(stack, "AlarmTopicArn", "SNS topic of the gateway's alarms: subscribe to be told", alarms.Topic.TopicArn())
 	addOutput(stack, "LogGroupName", "Gateway logs", gateway.LogGroup.LogGroupName())
 	addOutput(stack, "ClusterName", "ECS cluster", gateway.Cluster.ClusterName())
 	addOutput(stack, "ServiceName", "ECS service", gateway.Service.ServiceName())

@@ -59,6 +59,9 @@ func NewEKSStack(scope constructs.Construct, id string, props *EKSStackProps) aw
 		AdminRole:           adminRole,
 		RemovalPolicy:       cfg.RemovalPolicy(),
 	})
+	// The ECS stack's dimension scheme (ServiceName in the NovaSonic namespace) with a name of its own:
+	// both stacks of one stage may run in one account, and their metrics must not mix.
+	serviceName := "nova-sonic-gateway-eks-" + cfg.Stage
 	var keda *appconstructs.EKSKEDA
 	if cfg.SessionScaling() {
 		keda = appconstructs.NewEKSKEDA(stack, "KEDA", &appconstructs.EKSKEDAProps{Cluster: cluster})
@@ -69,21 +72,20 @@ func NewEKSStack(scope constructs.Construct, id string, props *EKSStackProps) aw
 		TargetGroup:               shared.FrontDoor.TargetGroup,
 		LoadBalancerSecurityGroup: shared.FrontDoor.LoadBalancerSecurityGroup,
 		DeregistrationDelay:       shared.FrontDoor.DeregistrationDelay,
-		// The ECS stack's dimension scheme (ServiceName in the NovaSonic namespace) with a name of its own:
-		// both stacks of one stage may run in one account, and their ActiveSessions must not mix.
-		MetricsServiceName:   jsii.String("nova-sonic-gateway-eks-" + cfg.Stage),
-		DrainTimeout:         awscdk.Duration_Seconds(jsii.Number(eksDrainTimeout.Seconds())),
-		Environment:          shared.gatewayEnvironment(eksDrainTimeout),
-		PodCPUMillicores:     jsii.Number(float64(cfg.PodCPUMillicores)),
-		PodMemoryMiB:         jsii.Number(float64(cfg.PodMemoryMiB)),
-		MinReplicas:          jsii.Number(float64(cfg.MinReplicas)),
-		MaxReplicas:          jsii.Number(float64(cfg.MaxReplicas)),
-		KEDA:                 keda,
-		TargetSessionsPerPod: jsii.Number(float64(cfg.TargetSessionsPerPod)),
+		MetricsServiceName:        jsii.String(serviceName),
+		DrainTimeout:              awscdk.Duration_Seconds(jsii.Number(eksDrainTimeout.Seconds())),
+		Environment:               shared.gatewayEnvironment(eksDrainTimeout),
+		PodCPUMillicores:          jsii.Number(float64(cfg.PodCPUMillicores)),
+		PodMemoryMiB:              jsii.Number(float64(cfg.PodMemoryMiB)),
+		MinReplicas:               jsii.Number(float64(cfg.MinReplicas)),
+		MaxReplicas:               jsii.Number(float64(cfg.MaxReplicas)),
+		KEDA:                      keda,
+		TargetSessionsPerPod:      jsii.Number(float64(cfg.TargetSessionsPerPod)),
 	})
 	// The IRSA role is the pods' only AWS credential (the SDK's default chain reads its web identity).
 	shared.grantBedrock(gateway.ServiceAccountRole)
 	shared.deployWebClient(root)
+	shared.addAlarms(serviceName)
 
 	shared.addCommonOutputs()
 	addOutput(stack, "LogGroupName", "Gateway logs (every container's output, through Fargate's log router)", cluster.LogGroup.LogGroupName())

@@ -472,6 +472,31 @@ func TestEKSMetricNameIsNotTheECSStacks(t *testing.T) {
 	}
 }
 
+func TestEKSAlarmsWatchTheEKSGateway(t *testing.T) {
+	// GIVEN the EKS stack, whose gateway writes its metrics as nova-sonic-gateway-eks-dev
+	s := eksStack(t)
+	topicID, _ := only(t, s.tmpl, "AWS::SNS::Topic")
+
+	// THEN it has the ECS stack's alarms, each on that ServiceName, never on the ECS gateway's, and each
+	// notifies the topic the AlarmTopicArn output names
+	alarms := s.tmpl.Resources("AWS::CloudWatch::Alarm")
+	if len(alarms) != 4 {
+		t.Errorf("%d alarms, want the four of constructs.GatewayAlarms", len(alarms))
+	}
+	for id, a := range alarms {
+		rendered := templatecheck.Render(templatecheck.Properties(a))
+		if !strings.Contains(rendered, `{"Name":"ServiceName","Value":"nova-sonic-gateway-eks-dev"}`) || strings.Contains(rendered, `"nova-sonic-gateway-dev"`) {
+			t.Errorf("alarm %s does not watch nova-sonic-gateway-eks-dev: %s", id, rendered)
+		}
+		if actions := templatecheck.Render(templatecheck.Properties(a)["AlarmActions"]); actions != `[{"Ref":"`+topicID+`"}]` {
+			t.Errorf("alarm %s notifies %s, want the topic %s", id, actions, topicID)
+		}
+	}
+	if got := templatecheck.Render(field(s.tmpl.Outputs()["AlarmTopicArn"], "Value")); got != "${"+topicID+"}" {
+		t.Errorf("AlarmTopicArn = %s, want the alarms' topic", got)
+	}
+}
+
 func TestEKSAutoscalerIsTheHPAByDefault(t *testing.T) {
 	// GIVEN the EKS stack with the default configuration (podScaling cpu-memory)
 	s := eksStack(t)
@@ -534,7 +559,7 @@ func TestEKSOutputs(t *testing.T) {
 	s := eksStack(t)
 
 	// THEN it has the ECS stack's outputs where they mean the same, and the cluster's own
-	want := []string{"BedrockModelId", "BedrockRegion", "CloudFrontUrl", "ClusterName", "CreateUserCommand",
+	want := []string{"AlarmTopicArn", "BedrockModelId", "BedrockRegion", "CloudFrontUrl", "ClusterName", "CreateUserCommand",
 		"LogGroupName", "UpdateKubeconfigCommand", "UserPoolClientId", "UserPoolId", "WebSocketUrl"}
 	outputs := s.tmpl.Outputs()
 	if got := slices.Sorted(maps.Keys(outputs)); !slices.Equal(got, want) {

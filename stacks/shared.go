@@ -22,6 +22,7 @@ import (
 //	... the stack's compute, with shared.gatewayEnvironment(drainTimeout) ...
 //	shared.grantBedrock(<the gateway's principal>)
 //	shared.deployWebClient(repositoryRoot)
+//	shared.addAlarms(<the gateway's METRICS_SERVICE_NAME>)    // alarms, topic, dashboard, AlarmTopicArn
 //	shared.addCommonOutputs()                                 // then the stack's own outputs
 //
 // Tests pin the logical IDs of stateful resources, so the construct IDs below must not change.
@@ -58,6 +59,11 @@ func repositoryRoot(root string) string {
 	}
 	return root
 }
+
+// GatewayMaxConversations is the gateway's MAX_CONVERSATIONS, its default (server/gateway/limits.go): the
+// conversations one task or pod holds before it reports not ready. The near-capacity alarm is set
+// against it.
+const GatewayMaxConversations = 200
 
 // sharedInfrastructure is everything around the gateway that both stacks build identically.
 type sharedInfrastructure struct {
@@ -138,6 +144,18 @@ func (s *sharedInfrastructure) grantBedrock(grantee awsiam.IGrantable) {
 		BedrockRegion: jsii.String(s.cfg.BedrockRegion),
 		ModelId:       jsii.String(s.cfg.ModelID),
 	})
+}
+
+// addAlarms creates the gateway's alarms, their SNS topic and a dashboard on the metrics the gateway
+// writes under serviceName (its METRICS_SERVICE_NAME), and the AlarmTopicArn output. Both gateways write
+// the same EMF lines, so both stacks get the same alarms.
+func (s *sharedInfrastructure) addAlarms(serviceName string) *appconstructs.GatewayAlarms {
+	alarms := appconstructs.NewGatewayAlarms(s.stack, "Alarms", &appconstructs.GatewayAlarmsProps{
+		ServiceName:             jsii.String(serviceName),
+		MaxConversationsPerTask: jsii.Number(GatewayMaxConversations),
+	})
+	addOutput(s.stack, "AlarmTopicArn", "SNS topic of the gateway's alarms: subscribe to be told", alarms.Topic.TopicArn())
+	return alarms
 }
 
 // webClientConfig is config.js: the keys are the web client's (server/web/static/config.js documents
