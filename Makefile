@@ -20,7 +20,7 @@ GATEWAY_PKGS := $(shell go list ./server/... 2>/dev/null | grep -v '/server/web/
 # The EKS stack's Kubernetes objects: plain Go, no jsii.
 KUBE_PKGS := ./kube/...
 
-.PHONY: help setup deps browser run gateway test test-tools test-gateway test-browser test-kube test-cdk test-deploy fuzz bench lint synth diff template-check
+.PHONY: help setup deps browser run gateway test test-tools test-gateway test-browser test-kube test-cdk test-deploy fuzz bench lint synth diff diff-eks template-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -64,10 +64,11 @@ test-kube:
 	go vet $(KUBE_PKGS)
 	go test -race -count=1 $(KUBE_PKGS)
 
-# main_ecs.go is `//go:build ignore` (a standalone main beside the module's packages), so ./... never
-# sees it: vet it by name.
+# main_ecs.go and main_eks.go are `//go:build ignore` (standalone mains beside the module's packages), so
+# ./... never sees them: vet each by name (together they would be one package with two mains).
 test-cdk:
 	go vet main_ecs.go
+	go vet main_eks.go
 	$(if $(CDK_PKGS),go vet $(CDK_PKGS) && go test -count=1 -timeout 20m $(CDK_PKGS),@echo "no CDK packages yet")
 
 # deploy.sh and deploy.bat against stand-in tools (deploy.bat under Wine), shellcheck and actionlint.
@@ -75,12 +76,20 @@ test-deploy:
 	go vet ./deploy/...
 	go test -count=1 -timeout 20m ./deploy/...
 
-# cdk.json runs `go run main_ecs.go`. The stack is environment-agnostic, so synth needs no AWS account.
-synth: deps ## synthesize the ECS stack into cdk.out/ with cdk-nag (no AWS account needed)
-	$(CDK) synth --no-notices --quiet
+# Each stack into its own cloud assembly: cdk.json runs `go run main_ecs.go`, --app names the EKS main.
+# Both stacks are environment-agnostic, so synth needs no AWS account.
+CDK_OUT_ECS := cdk.out/ecs
+CDK_OUT_EKS := cdk.out/eks
+
+synth: deps ## synthesize both stacks with cdk-nag into cdk.out/ecs/ and cdk.out/eks/ (no AWS account needed)
+	$(CDK) synth --no-notices --quiet --output $(CDK_OUT_ECS)
+	$(CDK) synth --no-notices --quiet --app "go run main_eks.go" --output $(CDK_OUT_EKS)
 
 diff: deps ## compare the ECS stack with the deployed one (needs AWS credentials)
-	$(CDK) diff --no-notices
+	$(CDK) diff --no-notices --output $(CDK_OUT_ECS)
+
+diff-eks: deps ## compare the EKS stack with the deployed one (needs AWS credentials)
+	$(CDK) diff --no-notices --app "go run main_eks.go" --output $(CDK_OUT_EKS)
 
 # What CI's template job runs: each stack synthesized by the CDK CLI with cdk-nag into cdk.out/<stack>/,
 # then compared with stacks/testdata/<stack>.template.json with asset hashes masked. An infrastructure

@@ -1,8 +1,9 @@
 // Package constructs holds the building blocks that both back ends of the Nova Sonic gateway share: the
 // network, sign-in, the static web client, the CloudFront front door with its internal load balancer, the
 // gateway image and the Bedrock grant. The ECS stack (main_ecs.go) and the EKS stack (main_eks.go) use them
-// unchanged and add only their compute: GatewayService on ECS; EKSCluster and EKSGateway on EKS, which apply
-// the Kubernetes objects of package novasonic/kube.
+// unchanged and add only their compute: GatewayService on ECS; EKSCluster, EKSGateway and (when the EKS
+// gateway scales on conversations) EKSKEDA on EKS, which apply the Kubernetes objects of package
+// novasonic/kube. GatewayAlarms serves both: both gateways write the same metrics.
 //
 // The package name clashes with the jsii package github.com/aws/constructs-go/constructs/v10, so every file
 // that imports both aliases this one as appconstructs.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -52,6 +53,11 @@ var controlPlaneLogTypes = []awseksv2.ClusterLoggingTypes{
 type EKSClusterProps struct {
 	// Vpc holds the control plane's network interfaces and the pods, in its private subnets. Required.
 	Vpc awsec2.IVpc
+	// ClusterName names the cluster, unique in the account and region: letters, digits, hyphens and
+	// underscores, starting with a letter or digit, at most 100 characters. The stack creates the
+	// control-plane log group /aws/eks/<name>/cluster itself, which needs the name before the cluster exists.
+	// Default: the stack's name.
+	ClusterName *string
 	// KubernetesVersion is the control plane's version; KubectlLayerZip must hold the same kubectl.
 	// Default: DefaultKubernetesVersion().
 	KubernetesVersion awseksv2.KubernetesVersion
@@ -74,16 +80,18 @@ type EKSClusterProps struct {
 	LoadBalancerControllerVersion awseksv2.AlbControllerVersion
 	// MetricsServerVersion is the metrics-server add-on's version. Default: DefaultMetricsServerVersion.
 	MetricsServerVersion *string
-	// LogRetention is how long container logs are kept. Default: awslogs.RetentionDays_ONE_MONTH.
+	// LogRetention is how long container and control-plane logs are kept.
+	// Default: awslogs.RetentionDays_ONE_MONTH.
 	LogRetention awslogs.RetentionDays
-	// RemovalPolicy applies to the container log group. Default: awscdk.RemovalPolicy_RETAIN.
+	// RemovalPolicy applies to the container and control-plane log groups. Default: awscdk.RemovalPolicy_RETAIN.
 	RemovalPolicy awscdk.RemovalPolicy
 }
 
 // EKSCluster is an EKS cluster that runs everything on Fargate: a profile for kube-system (CoreDNS, the
-// AWS Load Balancer Controller, metrics-server) and one for the gateway's namespace, and no nodes. The
-// API endpoint is private unless opened to given CIDR blocks, every control-plane log type goes to
-// CloudWatch, and Fargate's log router ships every container's output to LogGroup, where the gateway's
+// AWS Load Balancer Controller, metrics-server) and one for the gateway's namespace, and no nodes
+// (AddFargateProfile adds one for any other namespace that runs pods, such as KEDA's). The API endpoint is
+// private unless opened to given CIDR blocks, every control-plane log type goes to ControlPlaneLogGroup,
+// and Fargate's log router ships every container's output to LogGroup, where the gateway's
 // embedded-metric-format lines become metrics as on ECS. NewEKSGateway deploys the gateway onto it.
 type EKSCluster struct {
 	constructs.Construct
@@ -95,13 +103,21 @@ type EKSCluster struct {
 	AppProfile awseksv2.FargateProfile
 	// AppNamespace is the namespace AppProfile selects.
 	AppNamespace string
+	// ClusterName is the cluster's name, known at synth.
+	ClusterName string
 	// LogGroup receives every container's output through Fargate's log router.
 	LogGroup awslogs.LogGroup
+	// ControlPlaneLogGroup is /aws/eks/<cluster name>/cluster, where EKS writes the five control-plane log
+	// types. EKS would create it on its own, without retention and outside the stack; created here, it
+	// follows the stack's log-group policy and goes with the stack.
+	ControlPlaneLogGroup awslogs.LogGroup
 	// LogRouter is the aws-observability namespace and aws-logging ConfigMap; pods that start before
 	// it exists are not logged, so workloads depend on it.
 	LogRouter awseksv2.KubernetesManifest
 	// MetricsServer is the metrics-server add-on that feeds CPU and memory to the autoscaler.
 	MetricsServer awseksv2.Addon
+
+	vpc awsec2.IVpc
 }
 
 // NewEKSCluster creates the cluster, its Fargate profiles, the add-ons and the log router.
@@ -110,6 +126,14 @@ func NewEKSCluster(scope constructs.Construct, id string, props *EKSClusterProps
 		panic("eks cluster: Vpc is required")
 	}
 	this := constructs.NewConstruct(scope, &id)
+	clusterName := *awscdk.Stack_Of(this).StackName()
+	if props.ClusterName != nil {
+		clusterName = *props.ClusterName
+	}
+	if !clusterNamePattern.MatchString(clusterName) {
+		panic(fmt.Sprintf("eks cluster: name %q is not a valid EKS cluster name: letters, digits, hyphens and underscores, "+
+			"starting with a letter or digit, at most 100 characters", clusterName))
+	}
 	version := props.KubernetesVersion
 	if version == nil {
 		version = DefaultKubernetesVersion()
@@ -129,7 +153,16 @@ func NewEKSCluster(scope constructs.Construct, id string, props *EKSClusterProps
 		Description: jsii.String("kubectl and helm for Kubernetes " + *version.Version()),
 	})
 
+	// EKS writes control-plane logs to this group by name; it must exist before the cluster does, or EKS
+	// creates it first (never expiring) and this one fails as a duplicate.
+	controlPlaneLogs := awslogs.NewLogGroup(this, jsii.String("ControlPlaneLogs"), &awslogs.LogGroupProps{
+		LogGroupName:  jsii.String("/aws/eks/" + clusterName + "/cluster"),
+		Retention:     orRetention(props.LogRetention),
+		RemovalPolicy: removalPolicyOrRetain(props.RemovalPolicy),
+	})
+
 	cluster := awseksv2.NewFargateCluster(this, jsii.String("Cluster"), &awseksv2.FargateClusterProps{
+		ClusterName:    jsii.String(clusterName),
 		Version:        version,
 		Vpc:            props.Vpc,
 		VpcSubnets:     &[]*awsec2.SubnetSelection{privateSubnets},
@@ -156,12 +189,7 @@ func NewEKSCluster(scope constructs.Construct, id string, props *EKSClusterProps
 			AdditionalHelmChartValues: &map[string]interface{}{"enableServiceMutatorWebhook": false},
 		},
 	})
-	appProfile := cluster.AddFargateProfile(jsii.String("App"), &awseksv2.FargateProfileOptions{
-		FargateProfileName: jsii.String(appNamespace),
-		Selectors:          &[]*awseksv2.Selector{{Namespace: jsii.String(appNamespace)}},
-		Vpc:                props.Vpc,
-		SubnetSelection:    privateSubnets,
-	})
+	cluster.Node().AddDependency(controlPlaneLogs)
 
 	if props.AdminRole != nil {
 		cluster.GrantAccess(jsii.String("AdminAccess"), props.AdminRole.RoleArn(), &[]awseksv2.IAccessPolicy{
@@ -191,73 +219,100 @@ func NewEKSCluster(scope constructs.Construct, id string, props *EKSClusterProps
 		Retention:     orRetention(props.LogRetention),
 		RemovalPolicy: removalPolicyOrRetain(props.RemovalPolicy),
 	})
-	// The log router runs in each pod's Fargate sandbox with the profile's pod execution role.
-	for _, profile := range []awseksv2.FargateProfile{cluster.DefaultProfile(), appProfile} {
-		logGroup.GrantWrite(profile.PodExecutionRole())
-		logGroup.Grant(profile.PodExecutionRole(), jsii.String("logs:DescribeLogStreams"))
-	}
 	logRouter := kubernetesManifest(this, "LogRouter", cluster, mustBuildLogRouter(kube.LogRouter{
 		Region: *awscdk.Stack_Of(this).Region(), LogGroupName: *logGroup.LogGroupName(),
 	})...)
 
-	suppressClusterFindings(cluster, appProfile)
+	suppressClusterFindings(cluster)
 
-	return &EKSCluster{
-		Construct:     this,
-		Cluster:       cluster,
-		SystemProfile: cluster.DefaultProfile(),
-		AppProfile:    appProfile,
-		AppNamespace:  appNamespace,
-		LogGroup:      logGroup,
-		LogRouter:     logRouter,
-		MetricsServer: metricsServer,
+	c := &EKSCluster{
+		Construct:            this,
+		Cluster:              cluster,
+		SystemProfile:        cluster.DefaultProfile(),
+		AppNamespace:         appNamespace,
+		ClusterName:          clusterName,
+		LogGroup:             logGroup,
+		ControlPlaneLogGroup: controlPlaneLogs,
+		LogRouter:            logRouter,
+		MetricsServer:        metricsServer,
+		vpc:                  props.Vpc,
 	}
+	c.allowLogRouter(cluster.DefaultProfile())
+	c.AppProfile = c.AddFargateProfile("App", appNamespace)
+	return c
+}
+
+// AddFargateProfile gives namespace a Fargate profile of its own, named after it, in the private
+// subnets, with the log router's permissions on LogGroup. Every namespace that runs pods needs one: a pod
+// that no profile selects stays Pending. Profiles are created one after another (EKS allows only one
+// change at a time); every kubectl resource of the cluster waits for all of them.
+func (c *EKSCluster) AddFargateProfile(id, namespace string) awseksv2.FargateProfile {
+	profile := c.Cluster.AddFargateProfile(jsii.String(id), &awseksv2.FargateProfileOptions{
+		FargateProfileName: jsii.String(namespace),
+		Selectors:          &[]*awseksv2.Selector{{Namespace: jsii.String(namespace)}},
+		Vpc:                c.vpc,
+		SubnetSelection:    &awsec2.SubnetSelection{SubnetType: awsec2.SubnetType_PRIVATE_WITH_EGRESS},
+	})
+	c.allowLogRouter(profile)
+	return profile
+}
+
+// allowLogRouter lets the log router of profile's pods write to LogGroup: it runs in each pod's Fargate
+// sandbox with the profile's pod execution role. The role's managed policy is the one EKS requires.
+func (c *EKSCluster) allowLogRouter(profile awseksv2.FargateProfile) {
+	c.LogGroup.GrantWrite(profile.PodExecutionRole())
+	c.LogGroup.Grant(profile.PodExecutionRole(), jsii.String("logs:DescribeLogStreams"))
+	cdknag.NagSuppressions_AddResourceSuppressions(profile.PodExecutionRole(), &[]*cdknag.NagPackSuppression{managedPolicySuppression(
+		"EKS on Fargate requires AmazonEKSFargatePodExecutionRolePolicy on the pod execution role, to pull images from ECR",
+		"AmazonEKSFargatePodExecutionRolePolicy")}, jsii.Bool(false))
+}
+
+// managedPolicySuppression is an IAM4 suppression for exactly the named AWS managed policies.
+func managedPolicySuppression(reason string, policies ...string) *cdknag.NagPackSuppression {
+	appliesTo := make([]interface{}, 0, len(policies))
+	for _, p := range policies {
+		appliesTo = append(appliesTo, "Policy::arn:<AWS::Partition>:iam::aws:policy/"+p)
+	}
+	return &cdknag.NagPackSuppression{Id: jsii.String("AwsSolutions-IAM4"), Reason: jsii.String(reason), AppliesTo: &appliesTo}
 }
 
 // suppressClusterFindings records why the roles and functions that aws-eks-v2 creates inside the
 // cluster may keep their cdk-nag findings. Each suppression names the exact managed policy or resource.
-func suppressClusterFindings(cluster awseksv2.FargateCluster, appProfile awseksv2.FargateProfile) {
+func suppressClusterFindings(cluster awseksv2.FargateCluster) {
 	suppress := func(scope constructs.IConstruct, children bool, suppressions ...*cdknag.NagPackSuppression) {
 		cdknag.NagSuppressions_AddResourceSuppressions(scope, &suppressions, jsii.Bool(children))
 	}
-	managedPolicy := func(reason string, policies ...string) *cdknag.NagPackSuppression {
-		appliesTo := make([]interface{}, 0, len(policies))
-		for _, p := range policies {
-			appliesTo = append(appliesTo, "Policy::arn:<AWS::Partition>:iam::aws:policy/"+p)
-		}
-		return &cdknag.NagPackSuppression{Id: jsii.String("AwsSolutions-IAM4"), Reason: jsii.String(reason), AppliesTo: &appliesTo}
-	}
+	managedPolicy := managedPolicySuppression
 
 	suppress(cluster.Role(), false, managedPolicy(
 		"EKS requires AmazonEKSClusterPolicy on the cluster role; AWS keeps it in step with what the control plane calls",
 		"AmazonEKSClusterPolicy"))
-	for _, profile := range []awseksv2.FargateProfile{cluster.DefaultProfile(), appProfile} {
-		suppress(profile.PodExecutionRole(), false, managedPolicy(
-			"EKS on Fargate requires AmazonEKSFargatePodExecutionRolePolicy on the pod execution role, to pull images from ECR",
-			"AmazonEKSFargatePodExecutionRolePolicy"))
-	}
 
-	// The CDK's kubectl handler and its custom-resource provider: a Lambda in the VPC (the endpoint is
-	// private) that runs kubectl and helm as cluster admin.
-	suppress(cluster.KubectlProvider(), true,
-		managedPolicy("the CDK's kubectl handler and its provider framework write their own logs and run in the VPC to reach the private endpoint",
+	// The CDK's kubectl handler and its custom-resource provider: Lambda functions in the VPC (the endpoint
+	// is private) that run kubectl and helm as cluster admin. Each suppression sits on the one resource
+	// that has the finding.
+	provider := cluster.KubectlProvider()
+	suppress(child(provider, "Handler", "ServiceRole"), false,
+		managedPolicy("the CDK's kubectl handler writes its own logs and runs in the VPC to reach the private endpoint",
 			"service-role/AWSLambdaBasicExecutionRole", "service-role/AWSLambdaVPCAccessExecutionRole"),
 		managedPolicy("the CDK's kubectl handler pulls Helm charts stored in ECR (the CDK attaches this policy)", "AmazonEC2ContainerRegistryReadOnly"),
 		&cdknag.NagPackSuppression{
 			Id:        jsii.String("AwsSolutions-IAM4"),
 			Reason:    jsii.String("the CDK's kubectl handler pulls public Helm charts from ECR Public where the partition has it (the CDK attaches this policy)"),
 			AppliesTo: &[]interface{}{cdknag.RegexAppliesTo{Regex: jsii.String(`/^Policy::\{"Fn::If":\[".*HasEcrPublic.*AmazonElasticContainerRegistryPublicReadOnly.*$/g`)}},
-		},
-		&cdknag.NagPackSuppression{
-			Id:        jsii.String("AwsSolutions-IAM5"),
-			Reason:    jsii.String("the CDK's provider framework invokes any version of the kubectl handler function, and only that function"),
-			AppliesTo: &[]interface{}{cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<.*KubectlProviderHandler[0-9A-F]{8}\.Arn>:\*$/g`)}},
-		},
-		&cdknag.NagPackSuppression{
-			Id:     jsii.String("AwsSolutions-L1"),
-			Reason: jsii.String("the CDK chooses the kubectl handler's Python runtime for its bundled code; it moves with aws-cdk-lib upgrades"),
-		},
-	)
+		})
+	suppress(child(provider, "Handler"), false, &cdknag.NagPackSuppression{
+		Id:     jsii.String("AwsSolutions-L1"),
+		Reason: jsii.String("the CDK chooses the kubectl handler's Python runtime for its bundled code; it moves with aws-cdk-lib upgrades"),
+	})
+	suppress(child(provider, "Provider", "framework-onEvent", "ServiceRole"), false,
+		managedPolicy("the CDK's provider framework for the kubectl handler writes its own logs and runs in the VPC beside the handler",
+			"service-role/AWSLambdaBasicExecutionRole", "service-role/AWSLambdaVPCAccessExecutionRole"))
+	suppress(child(provider, "Provider", "framework-onEvent", "ServiceRole", "DefaultPolicy"), false, &cdknag.NagPackSuppression{
+		Id:        jsii.String("AwsSolutions-IAM5"),
+		Reason:    jsii.String("the CDK's provider framework invokes any version of the kubectl handler function, and only that function"),
+		AppliesTo: &[]interface{}{cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<.*KubectlProviderHandler[0-9A-F]{8}\.Arn>:\*$/g`)}},
+	})
 
 	// The controller's policy is the one its project publishes for the pinned version, shipped by the CDK:
 	// it creates and tags load balancers, target groups and security groups whose names it chooses, and
@@ -277,11 +332,44 @@ func suppressClusterFindings(cluster awseksv2.FargateCluster, appProfile awseksv
 	for _, r := range controllerResources {
 		appliesTo = append(appliesTo, "Resource::"+r)
 	}
-	suppress(cluster.AlbController(), true, &cdknag.NagPackSuppression{
+	suppress(child(cluster.AlbController(), "alb-sa", "Role", "DefaultPolicy"), false, &cdknag.NagPackSuppression{
 		Id: jsii.String("AwsSolutions-IAM5"),
 		Reason: jsii.String("the AWS Load Balancer Controller's published IAM policy for the pinned version: it manages load balancers, " +
 			"target groups and security groups it names itself, and its describe calls support no resource ARNs"),
 		AppliesTo: &appliesTo,
+	})
+}
+
+// child returns the construct at path under scope: a resource the CDK creates inside one of its
+// constructs, to suppress a cdk-nag finding on exactly that resource. A CDK upgrade that moves it fails
+// synth here, by name, instead of leaving the finding unsuppressed.
+func child(scope constructs.IConstruct, path ...string) constructs.IConstruct {
+	c := scope
+	for _, id := range path {
+		if c = c.Node().TryFindChild(jsii.String(id)); c == nil {
+			panic(fmt.Sprintf("eks cluster: no %s under %s; has the CDK moved it?", strings.Join(path, "/"), *scope.Node().Path()))
+		}
+	}
+	return c
+}
+
+// serviceAccountRole is an IAM role that only namespace/name's service account can assume (IRSA). It
+// states the same trust as awseksv2.ServiceAccount, whose own manifest would duplicate the service account
+// that package kube builds with the rest of the gateway's objects.
+func (c *EKSCluster) serviceAccountRole(scope constructs.Construct, namespace, name string) awsiam.Role {
+	cluster := c.Cluster
+	issuer := *cluster.OpenIdConnectProvider().OpenIdConnectProviderIssuer()
+	// The issuer is only known at deploy time and is part of the condition keys; CfnJson resolves keys too.
+	conditions := awscdk.NewCfnJson(scope, jsii.String("ServiceAccountTrust"), &awscdk.CfnJsonProps{
+		Value: map[string]interface{}{
+			issuer + ":aud": "sts.amazonaws.com",
+			issuer + ":sub": "system:serviceaccount:" + namespace + ":" + name,
+		},
+	})
+	return awsiam.NewRole(scope, jsii.String("ServiceAccountRole"), &awsiam.RoleProps{
+		Description: jsii.String(fmt.Sprintf("Pods of the service account %s/%s (IRSA)", namespace, name)),
+		AssumedBy: awsiam.NewOpenIdConnectPrincipal(cluster.OpenIdConnectProvider(),
+			&map[string]interface{}{"StringEquals": conditions}),
 	})
 }
 
@@ -346,6 +434,9 @@ func kubernetesManifest(scope constructs.Construct, id string, cluster awseksv2.
 		Manifest: &manifests,
 	})
 }
+
+// clusterNamePattern is what EKS accepts as a cluster name.
+var clusterNamePattern = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`)
 
 // orRetention returns r, or one month when r is unset.
 func orRetention(r awslogs.RetentionDays) awslogs.RetentionDays {

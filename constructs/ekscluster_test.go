@@ -25,7 +25,7 @@ type eksFixture struct {
 	err      any
 }
 
-var defaultEKS, openEKS eksFixture
+var defaultEKS, openEKS, sessionScaledEKS eksFixture
 
 // synth builds the fixture's stack with build, once, and fails the test if that panicked.
 func (f *eksFixture) synth(t *testing.T, build func(stack awscdk.Stack)) (awscdk.Stack, assertions.Template) {
@@ -49,25 +49,40 @@ func (f *eksFixture) synth(t *testing.T, build func(stack awscdk.Stack)) (awscdk
 // builds them, checked by cdk-nag.
 func eksWithGateway(t *testing.T) (awscdk.Stack, assertions.Template) {
 	t.Helper()
-	return defaultEKS.synth(t, func(stack awscdk.Stack) {
-		network := appconstructs.NewNetwork(stack, "Network", nil)
-		website := appconstructs.NewWebsite(stack, "Website", nil)
-		frontDoor := appconstructs.NewFrontDoor(stack, "FrontDoor", &appconstructs.FrontDoorProps{
-			Vpc: network.Vpc, SiteBucket: website.Bucket, LogBucket: website.LogBucket,
-		})
-		image := appconstructs.NewServerImage(stack, "ServerImage", &appconstructs.ServerImageProps{Architecture: appconstructs.ArchitectureAmd64})
-		cluster := appconstructs.NewEKSCluster(stack, "Kubernetes", &appconstructs.EKSClusterProps{Vpc: network.Vpc})
-		gateway := appconstructs.NewEKSGateway(stack, "Gateway", &appconstructs.EKSGatewayProps{
-			Cluster:                   cluster,
-			Image:                     image,
-			TargetGroup:               frontDoor.TargetGroup,
-			LoadBalancerSecurityGroup: frontDoor.LoadBalancerSecurityGroup,
-			DeregistrationDelay:       awscdk.Duration_Seconds(jsii.Number(300)),
-			Environment:               &map[string]*string{"BEDROCK_REGION": jsii.String("us-east-1")},
-		})
-		appconstructs.NewBedrockAccess(stack, "BedrockAccess", &appconstructs.BedrockAccessProps{
-			Grantee: gateway.ServiceAccountRole, BedrockRegion: jsii.String("us-east-1"), ModelId: jsii.String("amazon.nova-2-sonic-v1:0"),
-		})
+	return defaultEKS.synth(t, func(stack awscdk.Stack) { buildEKSWithGateway(stack, false) })
+}
+
+// eksWithSessionScaling is the same with KEDA installed and the gateway scaled on ActiveSessions at 25
+// conversations a pod.
+func eksWithSessionScaling(t *testing.T) (awscdk.Stack, assertions.Template) {
+	t.Helper()
+	return sessionScaledEKS.synth(t, func(stack awscdk.Stack) { buildEKSWithGateway(stack, true) })
+}
+
+func buildEKSWithGateway(stack awscdk.Stack, sessionScaling bool) {
+	network := appconstructs.NewNetwork(stack, "Network", nil)
+	website := appconstructs.NewWebsite(stack, "Website", nil)
+	frontDoor := appconstructs.NewFrontDoor(stack, "FrontDoor", &appconstructs.FrontDoorProps{
+		Vpc: network.Vpc, SiteBucket: website.Bucket, LogBucket: website.LogBucket,
+	})
+	image := appconstructs.NewServerImage(stack, "ServerImage", &appconstructs.ServerImageProps{Architecture: appconstructs.ArchitectureAmd64})
+	cluster := appconstructs.NewEKSCluster(stack, "Kubernetes", &appconstructs.EKSClusterProps{Vpc: network.Vpc})
+	props := &appconstructs.EKSGatewayProps{
+		Cluster:                   cluster,
+		Image:                     image,
+		TargetGroup:               frontDoor.TargetGroup,
+		LoadBalancerSecurityGroup: frontDoor.LoadBalancerSecurityGroup,
+		DeregistrationDelay:       awscdk.Duration_Seconds(jsii.Number(300)),
+		MetricsServiceName:        jsii.String("nova-sonic-gateway-eks-test"),
+		Environment:               &map[string]*string{"BEDROCK_REGION": jsii.String("us-east-1")},
+	}
+	if sessionScaling {
+		props.KEDA = appconstructs.NewEKSKEDA(stack, "KEDA", &appconstructs.EKSKEDAProps{Cluster: cluster})
+		props.TargetSessionsPerPod = jsii.Number(25)
+	}
+	gateway := appconstructs.NewEKSGateway(stack, "Gateway", props)
+	appconstructs.NewBedrockAccess(stack, "BedrockAccess", &appconstructs.BedrockAccessProps{
+		Grantee: gateway.ServiceAccountRole, BedrockRegion: jsii.String("us-east-1"), ModelId: jsii.String("amazon.nova-2-sonic-v1:0"),
 	})
 }
 
@@ -131,6 +146,21 @@ func asJSON(v any) string {
 	return string(b)
 }
 
+// policiesOn returns the policy documents of the AWS::IAM::Policy resources attached to a role.
+func policiesOn(all map[string]map[string]any, roleID string) []string {
+	var attached []string
+	for _, r := range all {
+		if r["Type"] != "AWS::IAM::Policy" {
+			continue
+		}
+		if refs, _ := json.Marshal(r["Properties"].(map[string]any)["Roles"]); strings.Contains(string(refs), `"`+roleID+`"`) {
+			doc, _ := json.Marshal(r["Properties"].(map[string]any)["PolicyDocument"])
+			attached = append(attached, string(doc))
+		}
+	}
+	return attached
+}
+
 // dependsOn returns a resource's DependsOn list.
 func dependsOn(r map[string]any) []string {
 	var out []string
@@ -191,6 +221,37 @@ func TestEKSClusterLogsAllFiveControlPlaneTypes(t *testing.T) {
 			}}},
 		}))
 	})
+}
+
+func TestEKSClusterOwnsItsControlPlaneLogGroup(t *testing.T) {
+	// GIVEN the cluster in the stack Test, without a name of its own
+	_, template := eksWithGateway(t)
+	clusterID, cluster := onlyResource(t, template, "AWS::EKS::Cluster")
+	groupID, group := withPrefix(t, template, "AWS::Logs::LogGroup", "KubernetesControlPlaneLogs")
+
+	// THEN it is named after the stack, and the group EKS writes its control-plane logs to is the stack's,
+	// with a retention, created before the cluster (else EKS creates a never-expiring one first)
+	if name := cluster["Properties"].(map[string]any)["Name"]; name != "Test" {
+		t.Errorf("cluster %s is named %v, want the stack's name Test", clusterID, name)
+	}
+	p := group["Properties"].(map[string]any)
+	if p["LogGroupName"] != "/aws/eks/Test/cluster" || p["RetentionInDays"] != 30.0 || group["DeletionPolicy"] != "Retain" {
+		t.Errorf("control-plane log group = %v, want /aws/eks/Test/cluster kept 30 days and retained", group)
+	}
+	if !slices.Contains(dependsOn(cluster), groupID) {
+		t.Errorf("cluster depends on %v, not on its log group %s", dependsOn(cluster), groupID)
+	}
+}
+
+func TestEKSClusterRefusesAnInvalidName(t *testing.T) {
+	defer func() {
+		if r, _ := recover().(string); !strings.Contains(r, `eks cluster: name "nova sonic" is not a valid EKS cluster name`) {
+			t.Fatalf("recovered %q, want the name message", r)
+		}
+	}()
+	stack := newStack()
+	network := appconstructs.NewNetwork(stack, "Network", nil)
+	appconstructs.NewEKSCluster(stack, "Kubernetes", &appconstructs.EKSClusterProps{Vpc: network.Vpc, ClusterName: jsii.String("nova sonic")})
 }
 
 func TestEKSClusterEndpointIsPrivateByDefault(t *testing.T) {
@@ -390,7 +451,8 @@ func TestEKSGatewayAppliesItsObjectsInDependencyOrder(t *testing.T) {
 	_, namespace, _ := manifestByPath(t, template, "GatewayNamespace")
 	_, configuration, _ := manifestByPath(t, template, "GatewayConfiguration")
 	_, binding, _ := manifestByPath(t, template, "GatewayTargetGroupBinding")
-	_, workload, _ := manifestByPath(t, template, "GatewayWorkload")
+	workloadID, workload, _ := manifestByPath(t, template, "GatewayWorkload")
+	_, autoscaler, autoscalerManifest := manifestByPath(t, template, "GatewayAutoscaler")
 	chartID, _ := onlyResource(t, template, "Custom::AWSCDK-EKS-HelmChart")
 	addonID, _ := onlyResource(t, template, "AWS::EKS::Addon")
 	nsID, _, _ := manifestByPath(t, template, "GatewayNamespace")
@@ -405,12 +467,25 @@ func TestEKSGatewayAppliesItsObjectsInDependencyOrder(t *testing.T) {
 		"namespace after the log router":                        {namespace, []string{routerID}},
 		"service account, ConfigMap, Service after the webhook": {configuration, []string{nsID, chartID}},
 		"binding after its Service and the controller's CRD":    {binding, []string{configurationID, chartID}},
-		"pods after the binding and metrics-server":             {workload, []string{bindingID, addonID}},
+		"pods after the binding":                                {workload, []string{bindingID}},
+		"HPA after its Deployment and metrics-server":           {autoscaler, []string{workloadID, addonID}},
 	} {
 		for _, dep := range tt.after {
 			if !slices.Contains(dependsOn(tt.resource), dep) {
 				t.Errorf("%s: does not depend on %s (DependsOn %v)", name, dep, dependsOn(tt.resource))
 			}
+		}
+	}
+	// The HPA is the only autoscaler, in a manifest of its own.
+	var plain string
+	var objects []struct{ Kind string }
+	if err := json.Unmarshal([]byte(autoscalerManifest), &plain); err != nil || json.Unmarshal([]byte(plain), &objects) != nil ||
+		len(objects) != 1 || objects[0].Kind != "HorizontalPodAutoscaler" {
+		t.Errorf("autoscaler manifest = %s, want exactly one HorizontalPodAutoscaler", autoscalerManifest)
+	}
+	for _, r := range resources(t, template, "Custom::AWSCDK-EKS-KubernetesResource") {
+		if text, _ := json.Marshal(r["Properties"].(map[string]any)["Manifest"]); strings.Contains(string(text), "ScaledObject") {
+			t.Errorf("a ScaledObject is applied without session scaling: %s", text)
 		}
 	}
 }
@@ -452,16 +527,7 @@ func TestEKSGatewayServiceAccountRoleTrustsOnlyItsServiceAccountAndHoldsOnlyBedr
 	}
 
 	// Exactly one policy on the role: the Bedrock grant on the one model.
-	var attached []string
-	for _, r := range all {
-		if r["Type"] != "AWS::IAM::Policy" {
-			continue
-		}
-		if refs, _ := json.Marshal(r["Properties"].(map[string]any)["Roles"]); strings.Contains(string(refs), `"`+roleID+`"`) {
-			doc, _ := json.Marshal(r["Properties"].(map[string]any)["PolicyDocument"])
-			attached = append(attached, string(doc))
-		}
-	}
+	attached := policiesOn(all, roleID)
 	wantPolicy := `{"Statement":[{"Action":["bedrock:InvokeModel","bedrock:InvokeModelWithBidirectionalStream"],"Effect":"Allow","Resource":` +
 		`{"Fn::Join":["",["arn:",{"Ref":"AWS::Partition"},":bedrock:us-east-1::foundation-model/amazon.nova-2-sonic-v1:0"]]}}],"Version":"2012-10-17"}`
 	if len(attached) != 1 || attached[0] != wantPolicy {
@@ -508,6 +574,12 @@ func TestEKSGatewayNagClean(t *testing.T) {
 	stack, _ := eksWithGateway(t)
 
 	// THEN no cdk-nag error or warning is left unsuppressed
+	nagClean(t, stack)
+}
+
+// nagClean fails the test for every AwsSolutions error or warning annotation on stack.
+func nagClean(t *testing.T, stack awscdk.Stack) {
+	t.Helper()
 	check(t, "annotations", func() {
 		annotations := assertions.Annotations_FromStack(stack)
 		nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-"))
@@ -541,5 +613,6 @@ func TestEKSGatewayRejectsAnArmImage(t *testing.T) {
 		TargetGroup:               frontDoor.TargetGroup,
 		LoadBalancerSecurityGroup: frontDoor.LoadBalancerSecurityGroup,
 		DeregistrationDelay:       awscdk.Duration_Seconds(jsii.Number(300)),
+		MetricsServiceName:        jsii.String("nova-sonic-gateway-eks-test"),
 	})
 }

@@ -31,16 +31,29 @@ type EKSGatewayProps struct {
 	// DeregistrationDelay is TargetGroup's deregistration delay; the pods' preStop hook waits it out
 	// (kube.DrainPlan). Required.
 	DeregistrationDelay awscdk.Duration
+	// MetricsServiceName is the ServiceName dimension of the gateway's CloudWatch metrics
+	// (METRICS_SERVICE_NAME), ActiveSessions among them. Give each gateway its own, the ECS stack's of the
+	// same stage included, or their metrics mix. Required.
+	MetricsServiceName *string
+	// MetricsNamespace is the CloudWatch namespace of those metrics. Default: DefaultMetricsNamespace.
+	MetricsNamespace *string
 	// DrainTimeout is how long the gateway lets conversations continue after SIGTERM (DRAIN_TIMEOUT).
 	// Default: 110 seconds, as on ECS.
 	DrainTimeout awscdk.Duration
-	// Environment is the gateway's environment (Bedrock, Cognito, origins, metric names, log level);
-	// values may be tokens. PORT and DRAIN_TIMEOUT are set by this construct. Default: none.
+	// Environment is the gateway's environment (Bedrock, Cognito, origins, log level); values may be
+	// tokens. PORT, DRAIN_TIMEOUT, METRICS_NAMESPACE and METRICS_SERVICE_NAME are set by this construct.
+	// Default: none.
 	Environment *map[string]*string
 	// PodCPUMillicores and PodMemoryMiB are the Fargate size of each pod. Default: 1000 and 2048.
 	PodCPUMillicores, PodMemoryMiB *float64
 	// MinReplicas and MaxReplicas bound the autoscaler. Default: 2 and 10.
 	MinReplicas, MaxReplicas *float64
+	// KEDA, when set, scales the pods on ActiveSessions as well as CPU and memory: a KEDA ScaledObject
+	// replaces the HorizontalPodAutoscaler (kube.SessionScaling). Default: nil, an HPA on CPU and memory.
+	KEDA *EKSKEDA
+	// TargetSessionsPerPod is the average number of conversations per pod session scaling aims at; only
+	// read with KEDA. Default: kube.DefaultTargetSessionsPerPod (20, the ECS stack's per-task target).
+	TargetSessionsPerPod *float64
 }
 
 // EKSGateway is the gateway on an EKSCluster: the IRSA role its pods assume and its Kubernetes objects
@@ -54,18 +67,19 @@ type EKSGateway struct {
 	ServiceAccountRole awsiam.Role
 	// Objects are the Kubernetes objects as built by package kube.
 	Objects *kube.GatewayObjects
-	// Namespace, Configuration, TargetGroupBinding and Workload are the four kubectl applies, each
+	// Namespace, Configuration, TargetGroupBinding, Workload and Autoscaler are the kubectl applies, each
 	// depending on the one before: the namespace; the service account, ConfigMap and Service; the binding;
-	// the Deployment, autoscaler and disruption budget.
-	Namespace, Configuration, TargetGroupBinding, Workload awseksv2.KubernetesManifest
+	// the Deployment and disruption budget; the autoscaler (the HPA, or with KEDA the TriggerAuthentication
+	// and ScaledObject).
+	Namespace, Configuration, TargetGroupBinding, Workload, Autoscaler awseksv2.KubernetesManifest
 }
 
 // NewEKSGateway creates the role, admits the load balancer to the pods and applies the gateway's objects.
 func NewEKSGateway(scope constructs.Construct, id string, props *EKSGatewayProps) *EKSGateway {
 	switch {
 	case props == nil || props.Cluster == nil || props.Image == nil || props.TargetGroup == nil ||
-		props.LoadBalancerSecurityGroup == nil || props.DeregistrationDelay == nil:
-		panic("eks gateway: Cluster, Image, TargetGroup, LoadBalancerSecurityGroup and DeregistrationDelay are required")
+		props.LoadBalancerSecurityGroup == nil || props.DeregistrationDelay == nil || unsetString(props.MetricsServiceName):
+		panic("eks gateway: Cluster, Image, TargetGroup, LoadBalancerSecurityGroup, DeregistrationDelay and MetricsServiceName are required")
 	case props.Image.Architecture != ArchitectureAmd64:
 		panic(fmt.Sprintf("eks gateway: the image is built for %s, but EKS on Fargate runs only amd64: build it with ArchitectureAmd64", props.Image.Architecture))
 	}
@@ -73,16 +87,28 @@ func NewEKSGateway(scope constructs.Construct, id string, props *EKSGatewayProps
 	cluster := props.Cluster.Cluster
 	namespace := props.Cluster.AppNamespace
 
-	role := serviceAccountRole(this, cluster, namespace, kube.Name)
+	role := props.Cluster.serviceAccountRole(this, namespace, kube.Name)
 
 	drainTimeout := props.DrainTimeout
 	if drainTimeout == nil {
 		drainTimeout = awscdk.Duration_Seconds(jsii.Number(110))
 	}
+	metricsNamespace := DefaultMetricsNamespace
+	if props.MetricsNamespace != nil {
+		metricsNamespace = *props.MetricsNamespace
+	}
 	environment := map[string]string{}
 	if props.Environment != nil {
 		for k, v := range *props.Environment {
 			environment[k] = *v
+		}
+	}
+	var sessionScaling *kube.SessionScaling
+	if props.KEDA != nil {
+		// The metric is in the region of the log group the log router writes to: the stack's.
+		sessionScaling = &kube.SessionScaling{
+			Region:               *awscdk.Stack_Of(this).Region(),
+			TargetSessionsPerPod: int32(orNumberValue(props.TargetSessionsPerPod)),
 		}
 	}
 	objects, err := kube.Gateway{
@@ -91,12 +117,15 @@ func NewEKSGateway(scope constructs.Construct, id string, props *EKSGatewayProps
 		RoleARN:             *role.RoleArn(),
 		TargetGroupARN:      *props.TargetGroup.TargetGroupArn(),
 		Environment:         environment,
+		MetricsNamespace:    metricsNamespace,
+		MetricsServiceName:  *props.MetricsServiceName,
 		PodCPUMillicores:    int64(orNumberValue(props.PodCPUMillicores)),
 		PodMemoryMiB:        int64(orNumberValue(props.PodMemoryMiB)),
 		MinReplicas:         int32(orNumberValue(props.MinReplicas)),
 		MaxReplicas:         int32(orNumberValue(props.MaxReplicas)),
 		DeregistrationDelay: seconds(props.DeregistrationDelay),
 		DrainTimeout:        seconds(drainTimeout),
+		SessionScaling:      sessionScaling,
 	}.Build()
 	if err != nil {
 		panic(err.Error())
@@ -115,17 +144,28 @@ func NewEKSGateway(scope constructs.Construct, id string, props *EKSGatewayProps
 	//     Service and the TargetGroupBinding, whose CRD and webhook it brings;
 	//   - the binding before the pods, because the controller adds the readiness gate to a pod only if a
 	//     binding covers it when the pod is created;
-	//   - metrics-server before the autoscaler that reads it.
-	// Deletion runs in reverse: the pods, then the binding while the controller can still deregister the
-	// targets and remove its finalizer.
+	//   - the Deployment before its autoscaler, and metrics-server (and KEDA, whose CRDs the ScaledObject
+	//     needs) before the autoscaler that reads them.
+	// Deletion runs in reverse: the autoscaler while KEDA can still remove its finalizer, the pods, then
+	// the binding while the controller can still deregister the targets and remove its finalizer.
 	ns := kubernetesManifest(this, "Namespace", cluster, objects.Namespace)
 	ns.Node().AddDependency(props.Cluster.LogRouter)
 	configuration := kubernetesManifest(this, "Configuration", cluster, objects.ServiceAccount, objects.Environment, objects.Service)
 	configuration.Node().AddDependency(ns, cluster.AlbController())
 	binding := kubernetesManifest(this, "TargetGroupBinding", cluster, objects.TargetGroupBinding)
 	binding.Node().AddDependency(configuration, cluster.AlbController())
-	workload := kubernetesManifest(this, "Workload", cluster, objects.Deployment, objects.HorizontalPodAutoscaler, objects.PodDisruptionBudget)
-	workload.Node().AddDependency(binding, props.Cluster.MetricsServer)
+	workload := kubernetesManifest(this, "Workload", cluster, objects.Deployment, objects.PodDisruptionBudget)
+	workload.Node().AddDependency(binding)
+	// Each autoscaler is its own manifest under its own id, so switching between them deletes the other:
+	// kubectl's prune, which the CDK uses for objects dropped from a manifest, never deletes HPAs.
+	var autoscaler awseksv2.KubernetesManifest
+	if objects.ScaledObject != nil {
+		autoscaler = kubernetesManifest(this, "SessionScaler", cluster, objects.TriggerAuthentication, objects.ScaledObject)
+		autoscaler.Node().AddDependency(workload, props.Cluster.MetricsServer, props.KEDA.Chart)
+	} else {
+		autoscaler = kubernetesManifest(this, "Autoscaler", cluster, objects.HorizontalPodAutoscaler)
+		autoscaler.Node().AddDependency(workload, props.Cluster.MetricsServer)
+	}
 
 	return &EKSGateway{
 		Construct:          this,
@@ -135,26 +175,8 @@ func NewEKSGateway(scope constructs.Construct, id string, props *EKSGatewayProps
 		Configuration:      configuration,
 		TargetGroupBinding: binding,
 		Workload:           workload,
+		Autoscaler:         autoscaler,
 	}
-}
-
-// serviceAccountRole is an IAM role that only namespace/name's service account can assume (IRSA). It
-// states the same trust as awseksv2.ServiceAccount, whose own manifest would duplicate the service account
-// that package kube builds with the rest of the gateway's objects.
-func serviceAccountRole(scope constructs.Construct, cluster awseksv2.ICluster, namespace, name string) awsiam.Role {
-	issuer := *cluster.OpenIdConnectProvider().OpenIdConnectProviderIssuer()
-	// The issuer is only known at deploy time and is part of the condition keys; CfnJson resolves keys too.
-	conditions := awscdk.NewCfnJson(scope, jsii.String("ServiceAccountTrust"), &awscdk.CfnJsonProps{
-		Value: map[string]interface{}{
-			issuer + ":aud": "sts.amazonaws.com",
-			issuer + ":sub": "system:serviceaccount:" + namespace + ":" + name,
-		},
-	})
-	return awsiam.NewRole(scope, jsii.String("ServiceAccountRole"), &awsiam.RoleProps{
-		Description: jsii.String(fmt.Sprintf("Nova Sonic gateway pods (service account %s/%s)", namespace, name)),
-		AssumedBy: awsiam.NewOpenIdConnectPrincipal(cluster.OpenIdConnectProvider(),
-			&map[string]interface{}{"StringEquals": conditions}),
-	})
 }
 
 // seconds converts a Duration that is a plain value (not a token) into a time.Duration.

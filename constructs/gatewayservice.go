@@ -14,15 +14,18 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"novasonic/kube"
 )
 
-// Names of the metric the gateway publishes (as embedded metric format) for scaling.
+// Names of the metric the gateway publishes (as embedded metric format) for scaling, defined once for both
+// stacks in package kube, whose KEDA ScaledObject reads the same metric on EKS.
 const (
 	// DefaultMetricsNamespace is the CloudWatch namespace of the gateway's metrics.
-	DefaultMetricsNamespace = "NovaSonic"
+	DefaultMetricsNamespace = kube.DefaultMetricsNamespace
 	// ActiveSessionsMetric is the number of open conversations in one task, published by every task
 	// with the dimension ServiceName.
-	ActiveSessionsMetric = "ActiveSessions"
+	ActiveSessionsMetric = kube.ActiveSessionsMetric
 )
 
 // gatewayContainerName is the container's name in the task definition.

@@ -35,6 +35,11 @@ const (
 	ReadinessPath = "/ready"
 	// NonRootUID is the distroless "nonroot" user and group the Dockerfile runs the gateway as.
 	NonRootUID = 65532
+	// DefaultMetricsNamespace is the CloudWatch namespace of the gateway's EMF metrics on both stacks.
+	DefaultMetricsNamespace = "NovaSonic"
+	// ActiveSessionsMetric is the gateway's count of open conversations, written every minute per
+	// process with the dimension ServiceName: the signal ECS scales on and SessionScaling reads.
+	ActiveSessionsMetric = "ActiveSessions"
 )
 
 // Labels and annotations with a meaning outside this package.
@@ -58,11 +63,13 @@ const (
 )
 
 // ownedEnvironment are the variables this package sets from its own fields; Environment may repeat them
-// only with the same value.
-var ownedEnvironment = []string{"PORT", "DRAIN_TIMEOUT"}
+// only with the same value. The metric names are owned because the ScaledObject reads the metric they
+// name: the two must never differ.
+var ownedEnvironment = []string{"PORT", "DRAIN_TIMEOUT", "METRICS_NAMESPACE", "METRICS_SERVICE_NAME"}
 
-// Gateway describes the gateway's deployment on EKS on Fargate. Image, RoleARN, TargetGroupARN and the
-// two durations are required; a zero value elsewhere takes the default its comment names.
+// Gateway describes the gateway's deployment on EKS on Fargate. Image, RoleARN, TargetGroupARN,
+// MetricsServiceName and DeregistrationDelay are required; a zero value elsewhere takes the default its
+// comment names.
 type Gateway struct {
 	// Namespace runs the gateway. Default: DefaultNamespace.
 	Namespace string
@@ -73,10 +80,17 @@ type Gateway struct {
 	RoleARN string
 	// TargetGroupARN is the front door's IP target group the pods are registered in. Required.
 	TargetGroupARN string
-	// Environment is the gateway's environment: Bedrock, Cognito, allowed origins, metric names and log
-	// level, shared with the ECS stack. PORT and DRAIN_TIMEOUT are set here from Port and DrainTimeout.
-	// Default: none.
+	// Environment is the gateway's environment: Bedrock, Cognito, allowed origins and log level, shared
+	// with the ECS stack. PORT, DRAIN_TIMEOUT, METRICS_NAMESPACE and METRICS_SERVICE_NAME are set here from
+	// Port, DrainTimeout, MetricsNamespace and MetricsServiceName. Default: none.
 	Environment map[string]string
+	// MetricsNamespace is the CloudWatch namespace of the gateway's EMF metrics (METRICS_NAMESPACE).
+	// Default: DefaultMetricsNamespace.
+	MetricsNamespace string
+	// MetricsServiceName is the ServiceName dimension of the gateway's EMF metrics (METRICS_SERVICE_NAME):
+	// without it the gateway writes no metrics. It must differ from every other gateway's in the account
+	// and region (the ECS stack's of the same stage included), or their ActiveSessions would mix. Required.
+	MetricsServiceName string
 	// PodCPUMillicores and PodMemoryMiB are the Fargate size each pod is provisioned with; the container's
 	// requests are derived by FargateResources. Default: 1000 and 2048 (1 vCPU, 2 GB, the ECS task size).
 	PodCPUMillicores, PodMemoryMiB int64
@@ -89,10 +103,15 @@ type Gateway struct {
 	// DrainTimeout is how long the gateway lets conversations continue after SIGTERM (DRAIN_TIMEOUT).
 	// Default: 110 s, as on ECS.
 	DrainTimeout time.Duration
+	// SessionScaling, when set, scales the Deployment on ActiveSessions through KEDA, with CPU and memory
+	// as before: a ScaledObject replaces the HorizontalPodAutoscaler. KEDA must be installed
+	// (constructs.EKSKEDA). Default: nil, an HPA on CPU and memory only.
+	SessionScaling *SessionScaling
 }
 
 // GatewayObjects are the gateway's Kubernetes objects. Apply them in field order: each may depend on the
-// ones above it (EKSCluster.ApplyGateway does).
+// ones above it (constructs.NewEKSGateway does). Exactly one autoscaler is set: HorizontalPodAutoscaler,
+// or TriggerAuthentication and ScaledObject when Gateway.SessionScaling is set.
 type GatewayObjects struct {
 	Namespace               *corev1.Namespace
 	ServiceAccount          *corev1.ServiceAccount
@@ -100,8 +119,10 @@ type GatewayObjects struct {
 	Service                 *corev1.Service
 	TargetGroupBinding      *TargetGroupBinding
 	Deployment              *appsv1.Deployment
-	HorizontalPodAutoscaler *autoscalingv2.HorizontalPodAutoscaler
 	PodDisruptionBudget     *policyv1.PodDisruptionBudget
+	HorizontalPodAutoscaler *autoscalingv2.HorizontalPodAutoscaler
+	TriggerAuthentication   *TriggerAuthentication
+	ScaledObject            *ScaledObject
 }
 
 // withDefaults returns g with every zero field that has a default filled in.
@@ -124,6 +145,16 @@ func (g Gateway) withDefaults() Gateway {
 	if g.DrainTimeout == 0 {
 		g.DrainTimeout = 110 * time.Second
 	}
+	if g.MetricsNamespace == "" {
+		g.MetricsNamespace = DefaultMetricsNamespace
+	}
+	if g.SessionScaling != nil {
+		scaling := *g.SessionScaling
+		if scaling.TargetSessionsPerPod == 0 {
+			scaling.TargetSessionsPerPod = DefaultTargetSessionsPerPod
+		}
+		g.SessionScaling = &scaling
+	}
 	return g
 }
 
@@ -135,8 +166,10 @@ func (g Gateway) environment() (map[string]string, error) {
 		env = map[string]string{}
 	}
 	owned := map[string]string{
-		"PORT":          fmt.Sprint(Port),
-		"DRAIN_TIMEOUT": fmt.Sprintf("%ds", int64(g.DrainTimeout/time.Second)),
+		"PORT":                 fmt.Sprint(Port),
+		"DRAIN_TIMEOUT":        fmt.Sprintf("%ds", int64(g.DrainTimeout/time.Second)),
+		"METRICS_NAMESPACE":    g.MetricsNamespace,
+		"METRICS_SERVICE_NAME": g.MetricsServiceName,
 	}
 	for _, k := range ownedEnvironment {
 		if v, ok := env[k]; ok && v != owned[k] {
@@ -152,7 +185,9 @@ func (g Gateway) environment() (map[string]string, error) {
 func (g Gateway) Build() (*GatewayObjects, error) {
 	g = g.withDefaults()
 	var errs []error
-	for _, f := range []struct{ name, value string }{{"image", g.Image}, {"role ARN", g.RoleARN}, {"target group ARN", g.TargetGroupARN}} {
+	for _, f := range []struct{ name, value string }{
+		{"image", g.Image}, {"role ARN", g.RoleARN}, {"target group ARN", g.TargetGroupARN}, {"metrics service name", g.MetricsServiceName},
+	} {
 		if strings.TrimSpace(f.value) == "" {
 			errs = append(errs, fmt.Errorf("the gateway's %s is required", f.name))
 		}
@@ -166,20 +201,34 @@ func (g Gateway) Build() (*GatewayObjects, error) {
 	errs = append(errs, err)
 	env, err := g.environment()
 	errs = append(errs, err)
+	if s := g.SessionScaling; s != nil {
+		if strings.TrimSpace(s.Region) == "" {
+			errs = append(errs, errors.New("session scaling needs the CloudWatch region of the metric"))
+		}
+		if s.TargetSessionsPerPod < 1 {
+			errs = append(errs, fmt.Errorf("session scaling target %d: need at least 1 conversation per pod", s.TargetSessionsPerPod))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("kube gateway: %w", err)
 	}
 
-	return &GatewayObjects{
-		Namespace:               g.namespace(),
-		ServiceAccount:          g.serviceAccount(),
-		Environment:             g.configMap(env),
-		Service:                 g.service(),
-		TargetGroupBinding:      g.targetGroupBinding(),
-		Deployment:              g.deployment(resources, drain, env),
-		HorizontalPodAutoscaler: g.horizontalPodAutoscaler(),
-		PodDisruptionBudget:     g.podDisruptionBudget(),
-	}, nil
+	objects := &GatewayObjects{
+		Namespace:           g.namespace(),
+		ServiceAccount:      g.serviceAccount(),
+		Environment:         g.configMap(env),
+		Service:             g.service(),
+		TargetGroupBinding:  g.targetGroupBinding(),
+		Deployment:          g.deployment(resources, drain, env),
+		PodDisruptionBudget: g.podDisruptionBudget(),
+	}
+	if g.SessionScaling == nil {
+		objects.HorizontalPodAutoscaler = g.horizontalPodAutoscaler()
+	} else {
+		objects.TriggerAuthentication = g.triggerAuthentication()
+		objects.ScaledObject = g.scaledObject()
+	}
+	return objects, nil
 }
 
 // selectorLabels select the gateway's pods.
@@ -350,52 +399,6 @@ func (g Gateway) container(resources corev1.ResourceRequirements, drain Drain) c
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 		},
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-	}
-}
-
-func (g Gateway) horizontalPodAutoscaler() *autoscalingv2.HorizontalPodAutoscaler {
-	utilization := func(name corev1.ResourceName, percent int32) autoscalingv2.MetricSpec {
-		return autoscalingv2.MetricSpec{
-			Type: autoscalingv2.ResourceMetricSourceType,
-			Resource: &autoscalingv2.ResourceMetricSource{
-				Name:   name,
-				Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: new(percent)},
-			},
-		}
-	}
-	return &autoscalingv2.HorizontalPodAutoscaler{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "autoscaling/v2", Kind: "HorizontalPodAutoscaler"},
-		ObjectMeta: g.meta(Name),
-		Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
-			ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: Name},
-			MinReplicas:    new(g.MinReplicas),
-			MaxReplicas:    g.MaxReplicas,
-			// metrics-server's CPU and memory: the baseline, as the ECS stack's CPU policy is a backstop.
-			Metrics: []autoscalingv2.MetricSpec{
-				utilization(corev1.ResourceCPU, 70),
-				utilization(corev1.ResourceMemory, 80),
-			},
-			Behavior: &autoscalingv2.HorizontalPodAutoscalerBehavior{
-				// Out fast: a new Fargate pod takes about a minute to become ready.
-				ScaleUp: &autoscalingv2.HPAScalingRules{
-					StabilizationWindowSeconds: new(int32(0)),
-					SelectPolicy:               new(autoscalingv2.MaxChangePolicySelect),
-					Policies: []autoscalingv2.HPAScalingPolicy{
-						{Type: autoscalingv2.PercentScalingPolicy, Value: 100, PeriodSeconds: 60},
-						{Type: autoscalingv2.PodsScalingPolicy, Value: 2, PeriodSeconds: 60},
-					},
-				},
-				// In slowly: every removed pod drains its conversations for minutes, so the load must have
-				// stayed low for ten minutes (the ECS scale-in cooldown) and pods go one at a time.
-				ScaleDown: &autoscalingv2.HPAScalingRules{
-					StabilizationWindowSeconds: new(int32(600)),
-					SelectPolicy:               new(autoscalingv2.MinChangePolicySelect),
-					Policies: []autoscalingv2.HPAScalingPolicy{
-						{Type: autoscalingv2.PodsScalingPolicy, Value: 1, PeriodSeconds: 300},
-					},
-				},
-			},
-		},
 	}
 }
 

@@ -36,8 +36,8 @@ func testGateway() Gateway {
 		Environment: map[string]string{
 			"BEDROCK_REGION":       "us-east-1",
 			"COGNITO_USER_POOL_ID": poolToken,
-			"METRICS_SERVICE_NAME": "nova-sonic-gateway-dev",
 		},
+		MetricsServiceName:  "nova-sonic-gateway-eks-dev",
 		DeregistrationDelay: 300 * time.Second,
 	}
 }
@@ -239,9 +239,11 @@ func TestGatewayEnvironment(t *testing.T) {
 	g.DrainTimeout = 90 * time.Second
 	o := build(t, g)
 
-	// THEN the ConfigMap holds it plus the port and DRAIN_TIMEOUT the drain arithmetic used
+	// THEN the ConfigMap holds it plus the port, the DRAIN_TIMEOUT the drain arithmetic used and the metric
+	// names a ScaledObject would read
 	want := map[string]string{
-		"BEDROCK_REGION": "us-east-1", "COGNITO_USER_POOL_ID": poolToken, "METRICS_SERVICE_NAME": "nova-sonic-gateway-dev",
+		"BEDROCK_REGION": "us-east-1", "COGNITO_USER_POOL_ID": poolToken,
+		"METRICS_NAMESPACE": "NovaSonic", "METRICS_SERVICE_NAME": "nova-sonic-gateway-eks-dev",
 		"PORT": "8080", "DRAIN_TIMEOUT": "90s",
 	}
 	if !maps.Equal(o.Environment.Data, want) {
@@ -251,7 +253,8 @@ func TestGatewayEnvironment(t *testing.T) {
 		t.Errorf("grace period %d does not follow the 90 s drain", got)
 	}
 	// AND the pod template carries the same values, so that a change rolls the pods
-	wantAnnotation := "BEDROCK_REGION=us-east-1\nCOGNITO_USER_POOL_ID=" + poolToken + "\nDRAIN_TIMEOUT=90s\nMETRICS_SERVICE_NAME=nova-sonic-gateway-dev\nPORT=8080"
+	wantAnnotation := "BEDROCK_REGION=us-east-1\nCOGNITO_USER_POOL_ID=" + poolToken +
+		"\nDRAIN_TIMEOUT=90s\nMETRICS_NAMESPACE=NovaSonic\nMETRICS_SERVICE_NAME=nova-sonic-gateway-eks-dev\nPORT=8080"
 	if got := o.Deployment.Spec.Template.Annotations["nova-sonic.aws/environment"]; got != wantAnnotation {
 		t.Errorf("environment annotation = %q, want %q", got, wantAnnotation)
 	}
@@ -353,6 +356,14 @@ func TestGatewayRejectsIncompleteOrConflictingSettings(t *testing.T) {
 		"no deregistration data": {func(g *Gateway) { g.DeregistrationDelay = -1 }, "deregistration delay"},
 		"conflicting drain":      {func(g *Gateway) { g.Environment["DRAIN_TIMEOUT"] = "60s" }, `DRAIN_TIMEOUT="60s" disagrees with "110s"`},
 		"conflicting port":       {func(g *Gateway) { g.Environment["PORT"] = "9090" }, `PORT="9090" disagrees with "8080"`},
+		"no metrics name":        {func(g *Gateway) { g.MetricsServiceName = "" }, "metrics service name is required"},
+		"conflicting metrics name": {func(g *Gateway) { g.Environment["METRICS_SERVICE_NAME"] = "nova-sonic-gateway-dev" },
+			`METRICS_SERVICE_NAME="nova-sonic-gateway-dev" disagrees with "nova-sonic-gateway-eks-dev"`},
+		"conflicting metrics namespace": {func(g *Gateway) { g.Environment["METRICS_NAMESPACE"] = "Other" }, `METRICS_NAMESPACE="Other" disagrees with "NovaSonic"`},
+		"session scaling without a region": {func(g *Gateway) { g.SessionScaling = &SessionScaling{Region: " "} },
+			"session scaling needs the CloudWatch region"},
+		"session scaling below one conversation": {func(g *Gateway) { g.SessionScaling = &SessionScaling{Region: "eu-west-1", TargetSessionsPerPod: -1} },
+			"session scaling target -1"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -367,6 +378,7 @@ func TestGatewayRejectsIncompleteOrConflictingSettings(t *testing.T) {
 	// The same values as the package's own are accepted.
 	g := testGateway()
 	g.Environment["DRAIN_TIMEOUT"], g.Environment["PORT"] = "110s", "8080"
+	g.Environment["METRICS_NAMESPACE"], g.Environment["METRICS_SERVICE_NAME"] = "NovaSonic", "nova-sonic-gateway-eks-dev"
 	if _, err := g.Build(); err != nil {
 		t.Fatalf("agreeing PORT and DRAIN_TIMEOUT rejected: %v", err)
 	}

@@ -10,10 +10,6 @@ import (
 	appconstructs "novasonic/constructs"
 )
 
-// GatewayMaxConversations is the gateway's MAX_CONVERSATIONS, its default (server/gateway/limits.go): the
-// conversations one task holds before it reports not ready. The near-capacity alarm is set against it.
-const GatewayMaxConversations = 200
-
 // BackendStackName is the ECS stack's name in the default stage, kept from the system it replaces so
 // runbooks still apply. StackName gives the name in other stages.
 const BackendStackName = "NovaSonicSolutionBackendStack"
@@ -38,19 +34,9 @@ type BackendStackProps struct {
 // deploying. Name it with StackName(BackendStackName, cfg).
 func NewBackendStack(scope constructs.Construct, id string, props *BackendStackProps) awscdk.Stack {
 	cfg := props.Config
-	stackProps := props.StackProps
-	if stackProps.Description == nil {
-		stackProps.Description = jsii.String("Nova Sonic speech-to-speech gateway on ECS Fargate behind CloudFront")
-	}
-	root := props.RepositoryRoot
-	if root == "" {
-		var err error
-		if root, err = appconstructs.FindRepositoryRoot(); err != nil {
-			panic(err)
-		}
-	}
+	root := repositoryRoot(props.RepositoryRoot)
 
-	stack := newStageStack(scope, id, cfg, stackProps)
+	stack := newStageStack(scope, id, cfg, props.StackProps, "Nova Sonic speech-to-speech gateway on ECS Fargate behind CloudFront")
 	shared := newSharedInfrastructure(stack, cfg)
 
 	// Graviton: Fargate ARM64 costs less per vCPU and the gateway is a static Go binary.
@@ -81,14 +67,9 @@ func NewBackendStack(scope constructs.Construct, id string, props *BackendStackP
 	shared.grantBedrock(gateway.TaskDefinition.TaskRole())
 	shared.deployWebClient(root)
 
-	// The alarms read the metrics the gateway writes under the same ServiceName.
-	alarms := appconstructs.NewGatewayAlarms(stack, "Alarms", &appconstructs.GatewayAlarmsProps{
-		ServiceName:             jsii.String(serviceName),
-		MaxConversationsPerTask: jsii.Number(GatewayMaxConversations),
-	})
+	shared.addAlarms(serviceName)
 
 	shared.addCommonOutputs()
-	addOutput(stack, "AlarmTopicArn", "SNS topic of the gateway's alarms: subscribe to be told", alarms.Topic.TopicArn())
 	addOutput(stack, "LogGroupName", "Gateway logs", gateway.LogGroup.LogGroupName())
 	addOutput(stack, "ClusterName", "ECS cluster", gateway.Cluster.ClusterName())
 	addOutput(stack, "ServiceName", "ECS service", gateway.Service.ServiceName())

@@ -24,27 +24,11 @@ import (
 
 func TestBackendNagClean(t *testing.T) {
 	// GIVEN the ECS stack with AwsSolutions checks, as main_ecs.go builds it
-	s := naggedBackendStack(t)
-
-	// WHEN its annotations are read
-	var errors, warnings []string
-	check(t, "annotations", func() {
-		annotations := assertions.Annotations_FromStack(s.stack)
-		nag := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-"))
-		for _, m := range *annotations.FindError(jsii.String("*"), nag) {
-			errors = append(errors, describe(m))
-		}
-		for _, m := range *annotations.FindWarning(jsii.String("*"), nag) {
-			warnings = append(warnings, describe(m))
-		}
-	})
+	s := backendStack(t)
 
 	// THEN cdk-nag reports nothing that is not suppressed with a reason
-	for _, e := range errors {
-		t.Errorf("unsuppressed cdk-nag error %s", e)
-	}
-	for _, w := range warnings {
-		t.Errorf("unsuppressed cdk-nag warning %s", w)
+	for _, finding := range nagFindings(t, s) {
+		t.Error(finding)
 	}
 }
 
@@ -74,13 +58,10 @@ func TestBackendSuppressionsHaveReasons(t *testing.T) {
 func TestBackendSecurity(t *testing.T) {
 	// GIVEN the ECS stack with the default Bedrock region and model
 	s := backendStack(t)
-	cfg := stacks.DefaultConfig()
 
 	// THEN it keeps the rules every stack of the app keeps (templatecheck.Security): nothing admits the
 	// internet, Bedrock only on the model, private TLS-only buckets
-	for _, problem := range templatecheck.Security(s.tmpl, templatecheck.Bedrock{
-		Region: cfg.BedrockRegion, ModelID: cfg.ModelID, Actions: appconstructs.BedrockActions,
-	}) {
+	for _, problem := range templatecheck.Security(s.tmpl, defaultBedrock()) {
 		t.Error(problem)
 	}
 }
@@ -109,6 +90,13 @@ func TestBackendSecurityGroupRules(t *testing.T) {
 		"ingress FrontDoorLoadBalancerSecurityGroup tcp 80-80 from sg ${FrontDoorOriginSecurityGroupLookupB8307781.SecurityGroups.0.GroupId}",
 		"ingress GatewaySecurityGroup tcp 8080-8080 from sg ${FrontDoorLoadBalancerSecurityGroup616A7628.GroupId}",
 	}
+	checkSecurityGroupRules(t, s, want)
+}
+
+// checkSecurityGroupRules asserts that s's security groups hold exactly the rules want lists, in the
+// order securityGroupRules renders them.
+func checkSecurityGroupRules(t *testing.T, s *synthesized, want []string) {
+	t.Helper()
 	if got := securityGroupRules(s.tmpl); !slices.Equal(got, want) {
 		t.Errorf("security group rules =\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
@@ -151,7 +139,7 @@ func securityGroupRules(tmpl templatecheck.Template) []string {
 	for direction, typ := range map[string]string{"ingress": "AWS::EC2::SecurityGroupIngress", "egress": "AWS::EC2::SecurityGroupEgress"} {
 		for _, r := range tmpl.Resources(typ) {
 			p := props(r)
-			group := strings.TrimSuffix(strings.TrimPrefix(templatecheck.Render(p["GroupId"]), "${"), ".GroupId}")
+			group := strings.TrimSuffix(strings.Trim(templatecheck.Render(p["GroupId"]), "${}"), ".GroupId")
 			out = append(out, rule(direction, groupName(group), p))
 		}
 	}
@@ -161,8 +149,12 @@ func securityGroupRules(tmpl templatecheck.Template) []string {
 
 func TestBackendFrontDoor(t *testing.T) {
 	// GIVEN the ECS stack
-	s := backendStack(t)
+	checkFrontDoor(t, backendStack(t))
+}
 
+// checkFrontDoor asserts the front door both stacks share.
+func checkFrontDoor(t *testing.T, s *synthesized) {
+	t.Helper()
 	// THEN the load balancer is internal and the WebSocket behaviour reaches it through the VPC origin,
 	// uncached, with every viewer header the upgrade needs
 	check(t, "internal NLB", func() {
@@ -301,8 +293,13 @@ func TestBackendTaskRole(t *testing.T) {
 
 func TestBackendWebClientConfig(t *testing.T) {
 	// GIVEN the ECS stack, synthesized into its cloud assembly
-	s := backendStack(t)
+	checkWebClientConfig(t, backendStack(t))
+}
 
+// checkWebClientConfig asserts the config.js both stacks deploy: the same keys, set to the shared sign-in
+// and front door.
+func checkWebClientConfig(t *testing.T, s *synthesized) {
+	t.Helper()
 	// WHEN the config.js it deploys is read back from the assembly, with each deploy-time value rendered
 	var deployment map[string]any
 	for id, d := range s.tmpl.Resources("Custom::CDKBucketDeployment") {
@@ -351,19 +348,26 @@ func TestBackendWebClientConfig(t *testing.T) {
 
 func TestBackendStatefulLogicalIDs(t *testing.T) {
 	// GIVEN the ECS stack
-	s := backendStack(t)
-
 	// THEN the stateful resources keep their logical IDs: a change would replace them on the next deploy,
 	// deleting every user, every object and every network resource
-	for id, typ := range map[string]string{
-		"NetworkVpc7FB7348F":            "AWS::EC2::VPC",
-		"AuthUserPool8115E87F":          "AWS::Cognito::UserPool",
-		"AuthUserPoolWebClient147E4E38": "AWS::Cognito::UserPoolClient",
-		"WebsiteBucket4326D7C2":         "AWS::S3::Bucket",
-		"WebsiteLogBucketC6433AB1":      "AWS::S3::Bucket",
-		"GatewayLogGroup8257D8DD":       "AWS::Logs::LogGroup",
-		"FrontDoorDistribution20F29BA2": "AWS::CloudFront::Distribution",
-	} {
+	checkLogicalIDs(t, backendStack(t), map[string]string{"GatewayLogGroup8257D8DD": "AWS::Logs::LogGroup"})
+}
+
+// sharedStatefulIDs are the logical IDs of the stateful resources both stacks share (shared.go).
+var sharedStatefulIDs = map[string]string{
+	"NetworkVpc7FB7348F":            "AWS::EC2::VPC",
+	"AuthUserPool8115E87F":          "AWS::Cognito::UserPool",
+	"AuthUserPoolWebClient147E4E38": "AWS::Cognito::UserPoolClient",
+	"WebsiteBucket4326D7C2":         "AWS::S3::Bucket",
+	"WebsiteLogBucketC6433AB1":      "AWS::S3::Bucket",
+	"FrontDoorDistribution20F29BA2": "AWS::CloudFront::Distribution",
+}
+
+// checkLogicalIDs asserts that s has the shared stateful resources and its own under their logical IDs.
+func checkLogicalIDs(t *testing.T, s *synthesized, own map[string]string) {
+	t.Helper()
+	maps.Copy(own, sharedStatefulIDs)
+	for id, typ := range own {
 		r, ok := s.tmpl["Resources"].(map[string]any)[id].(map[string]any)
 		if !ok || r["Type"] != typ {
 			t.Errorf("no %s with logical ID %s", typ, id)
@@ -401,9 +405,14 @@ func TestTheAlarmsKnowTheGatewaysConversationLimit(t *testing.T) {
 
 func TestBackendGolden(t *testing.T) {
 	// GIVEN the ECS stack
-	s := backendStack(t)
+	checkGolden(t, backendStack(t), stacks.BackendStackName)
+}
 
-	// WHEN its template is rendered with asset hashes masked (they change with every edit of server/)
+// checkGolden renders s's template as the golden files hold it (package golden: asset hashes masked, as
+// they change with every edit of server/) and compares it with testdata/<name>.template.json, or rewrites
+// that file under -update.
+func checkGolden(t *testing.T, s *synthesized, name string) {
+	t.Helper()
 	got, err := golden.Render(s.tmpl)
 	if err != nil {
 		t.Fatal(err)
@@ -412,7 +421,7 @@ func TestBackendGolden(t *testing.T) {
 	// THEN it equals testdata/<stack>.template.json; run `go test ./stacks -run Golden -update` after an
 	// intended change and review the diff. `make template-check` compares the CLI's synth with the same
 	// file.
-	path := golden.Path("testdata", stacks.BackendStackName)
+	path := golden.Path("testdata", name)
 	if *update {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)

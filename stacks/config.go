@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -13,10 +14,13 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscognito"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"novasonic/kube"
 )
 
 // Context keys. Each is read once, by LoadConfig, from cdk.json's "context" or `cdk synth -c key=value`.
-// docs/ecs-stack.md lists them with their defaults; keep the two in step.
+// docs/ecs-stack.md lists the shared and ECS keys with their defaults, README_EKS.md the EKS keys; a test
+// checks that every key is in one of them.
 const (
 	KeyStage                 = "stage"
 	KeyBedrockRegion         = "bedrockRegion"
@@ -35,6 +39,26 @@ const (
 	KeyMfa                   = "mfa"
 	KeyUserPoolFeaturePlan   = "userPoolFeaturePlan"
 	KeyWebACLArn             = "webAclArn"
+
+	// The EKS stack's own keys (main_eks.go); the ECS stack ignores them, as the EKS stack ignores the
+	// task keys.
+	KeyEKSEndpointPublicCIDRs = "eksEndpointPublicCidrs"
+	KeyEKSAdminRoleARN        = "eksAdminRoleArn"
+	KeyPodCPUMillicores       = "podCpuMillicores"
+	KeyPodMemoryMiB           = "podMemoryMiB"
+	KeyMinReplicas            = "minReplicas"
+	KeyMaxReplicas            = "maxReplicas"
+	KeyPodScaling             = "podScaling"
+	KeyTargetSessionsPerPod   = "targetSessionsPerPod"
+)
+
+// The values of KeyPodScaling.
+const (
+	// PodScalingCPUMemory is an HPA on CPU and memory from metrics-server: nothing extra to run.
+	PodScalingCPUMemory = "cpu-memory"
+	// PodScalingSessions adds the gateway's ActiveSessions metric through KEDA, which runs two more
+	// Fargate pods (README_EKS.md, "Scaling on conversations").
+	PodScalingSessions = "sessions"
 )
 
 // ProductionStage is the stage whose data outlives the stack.
@@ -86,6 +110,23 @@ type Config struct {
 	UserPoolFeaturePlan string
 	// WebACLArn is a CLOUDFRONT-scope WAF web ACL ARN to attach. Default none.
 	WebACLArn string
+
+	// EKSEndpointPublicCIDRs opens the EKS cluster's Kubernetes API endpoint to these IPv4 networks, for
+	// kubectl from outside the VPC; the private endpoint stays on. Default none: private only.
+	EKSEndpointPublicCIDRs []string
+	// EKSAdminRoleARN is the IAM role given cluster-admin access to the EKS cluster, for the people and
+	// pipelines that run kubectl. Default none (synth warns: nobody can run kubectl).
+	EKSAdminRoleARN string
+	// PodCPUMillicores and PodMemoryMiB are the Fargate size of each EKS gateway pod. Defaults 1000 and
+	// 2048, the ECS task's size.
+	PodCPUMillicores, PodMemoryMiB int
+	// MinReplicas and MaxReplicas bound the EKS gateway's autoscaler. Defaults 2 and 10.
+	MinReplicas, MaxReplicas int
+	// PodScaling is PodScalingCPUMemory or PodScalingSessions. Default PodScalingCPUMemory.
+	PodScaling string
+	// TargetSessionsPerPod is the average number of open conversations per pod session scaling aims at.
+	// Default 20.
+	TargetSessionsPerPod int
 }
 
 // DefaultConfig returns the configuration used for every key that the context leaves out.
@@ -103,6 +144,12 @@ func DefaultConfig() Config {
 		NatGateways:           1,
 		Mfa:                   "optional",
 		UserPoolFeaturePlan:   "essentials",
+		PodCPUMillicores:      1000,
+		PodMemoryMiB:          2048,
+		MinReplicas:           2,
+		MaxReplicas:           10,
+		PodScaling:            PodScalingCPUMemory,
+		TargetSessionsPerPod:  kube.DefaultTargetSessionsPerPod,
 	}
 }
 
@@ -136,6 +183,15 @@ func ParseConfig(lookup func(key string) any) (Config, error) {
 	p.oneOf(KeyMfa, &c.Mfa, "off", "optional", "required")
 	p.oneOf(KeyUserPoolFeaturePlan, &c.UserPoolFeaturePlan, "essentials", "plus")
 	p.str(KeyWebACLArn, &c.WebACLArn, webACLPattern, "a WAF web ACL ARN with global (CLOUDFRONT) scope: arn:aws:wafv2:us-east-1:<account>:global/webacl/<name>/<id>")
+	p.list(KeyEKSEndpointPublicCIDRs, &c.EKSEndpointPublicCIDRs, validEndpointCIDR,
+		"comma-separated IPv4 networks such as 203.0.113.0/24,198.51.100.7/32 (no host bits set, never 0.0.0.0/0); leave it unset for a private endpoint")
+	p.str(KeyEKSAdminRoleARN, &c.EKSAdminRoleARN, roleARNPattern, "an IAM role ARN such as arn:aws:iam::123456789012:role/platform-admin")
+	p.integer(KeyPodCPUMillicores, &c.PodCPUMillicores, 250, 16000)
+	p.integer(KeyPodMemoryMiB, &c.PodMemoryMiB, 512, 122880)
+	p.integer(KeyMinReplicas, &c.MinReplicas, 1, 100)
+	p.integer(KeyMaxReplicas, &c.MaxReplicas, 1, 100)
+	p.oneOf(KeyPodScaling, &c.PodScaling, PodScalingCPUMemory, PodScalingSessions)
+	p.integer(KeyTargetSessionsPerPod, &c.TargetSessionsPerPod, 1, 1000)
 
 	// Checks across keys run after every key is read, so each message can quote the final values.
 	if profile := inferenceProfilePattern.FindString(c.ModelID); profile != "" {
@@ -153,6 +209,13 @@ func ParseConfig(lookup func(key string) any) (Config, error) {
 	}
 	if err := validFargateSize(c.TaskCPU, c.TaskMemoryMiB); err != nil {
 		p.errs = append(p.errs, err)
+	}
+	if c.MinReplicas > c.MaxReplicas {
+		p.errs = append(p.errs, fmt.Errorf("%s (%d) must not exceed %s (%d)", KeyMinReplicas, c.MinReplicas, KeyMaxReplicas, c.MaxReplicas))
+	}
+	// The pod sizes EKS on Fargate offers are the kube package's, which sizes the container from them.
+	if _, err := kube.FargateResources(int64(c.PodCPUMillicores), int64(c.PodMemoryMiB)); err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s %d and %s %d: %w", KeyPodCPUMillicores, c.PodCPUMillicores, KeyPodMemoryMiB, c.PodMemoryMiB, err))
 	}
 	if len(p.errs) > 0 {
 		return Config{}, fmt.Errorf("invalid configuration (cdk.json context or -c key=value): %w", errors.Join(p.errs...))
@@ -179,6 +242,9 @@ func (c Config) LogRetentionDays() float64 {
 	}
 	return 7
 }
+
+// SessionScaling reports whether the EKS gateway scales on ActiveSessions through KEDA.
+func (c Config) SessionScaling() bool { return c.PodScaling == PodScalingSessions }
 
 // CognitoMfa maps Mfa to the CDK value.
 func (c Config) CognitoMfa() awscognito.Mfa {
@@ -210,6 +276,8 @@ var (
 	// are not what this two-zone VPC is designed for, so they do not match.
 	zonePattern   = regexp.MustCompile(`^([a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9])[a-z]$`)
 	webACLPattern = regexp.MustCompile(`^arn:aws[a-z-]*:wafv2:us-east-1:[0-9]{12}:global/webacl/[A-Za-z0-9_-]+/[a-f0-9-]+$`)
+	// An IAM role ARN, with an optional path (role/admins/platform-admin).
+	roleARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
 	// Cross-region inference profiles put a geography before the provider; the bidirectional stream
 	// runs in one region and the grant names one foundation model.
 	inferenceProfilePattern = regexp.MustCompile(`^(us|eu|apac|jp|au|ca|us-gov|global)\.`)
@@ -228,6 +296,13 @@ func validOrigin(s string) bool {
 		return u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1"
 	}
 	return false
+}
+
+// validEndpointCIDR accepts an IPv4 network in canonical form that is not the whole internet: the
+// Kubernetes API endpoint must never be world-open by configuration.
+func validEndpointCIDR(s string) bool {
+	prefix, err := netip.ParsePrefix(s)
+	return err == nil && prefix.Addr().Is4() && prefix == prefix.Masked() && prefix.Bits() > 0
 }
 
 // validZones checks that a zone list, when given, names two different zones of one region: the VPC has

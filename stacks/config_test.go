@@ -28,6 +28,10 @@ func TestConfigDefaults(t *testing.T) {
 		cfg.MinTasks != 2 || cfg.MaxTasks != 10 || cfg.TaskCPU != 1024 || cfg.TaskMemoryMiB != 2048 || cfg.NatGateways != 1 {
 		t.Errorf("defaults changed: %+v; update docs/ecs-stack.md too", cfg)
 	}
+	if cfg.PodCPUMillicores != 1000 || cfg.PodMemoryMiB != 2048 || cfg.MinReplicas != 2 || cfg.MaxReplicas != 10 ||
+		cfg.PodScaling != "cpu-memory" || cfg.SessionScaling() || cfg.TargetSessionsPerPod != 20 || cfg.EKSAdminRoleARN != "" || cfg.EKSEndpointPublicCIDRs != nil {
+		t.Errorf("EKS defaults changed: %+v; update README_EKS.md too", cfg)
+	}
 	if cfg.IsProduction() || cfg.RemovalPolicy() != awscdk.RemovalPolicy_DESTROY {
 		t.Error("dev must delete its data with the stack")
 	}
@@ -48,6 +52,15 @@ func TestConfigParsesJSONAndStrings(t *testing.T) {
 		"natGateways":       "2",
 		"mfa":               "required",
 		"availabilityZones": "us-east-1b, us-east-1c",
+		// The EKS stack's keys.
+		"eksEndpointPublicCidrs": []any{"203.0.113.0/24", "198.51.100.7/32"},
+		"eksAdminRoleArn":        "arn:aws:iam::123456789012:role/admins/platform-admin",
+		"podCpuMillicores":       "2000",
+		"podMemoryMiB":           4096.0,
+		"minReplicas":            "3",
+		"maxReplicas":            6.0,
+		"podScaling":             "sessions",
+		"targetSessionsPerPod":   "30",
 	}
 
 	// WHEN it is parsed
@@ -65,11 +78,18 @@ func TestConfigParsesJSONAndStrings(t *testing.T) {
 	want.GeoAllowList = []string{"US", "CA"}
 	want.NatGateways, want.Mfa = 2, "required"
 	want.AvailabilityZones = []string{"us-east-1b", "us-east-1c"}
+	want.EKSEndpointPublicCIDRs = []string{"203.0.113.0/24", "198.51.100.7/32"}
+	want.EKSAdminRoleARN = "arn:aws:iam::123456789012:role/admins/platform-admin"
+	want.PodCPUMillicores, want.PodMemoryMiB, want.MinReplicas, want.MaxReplicas = 2000, 4096, 3, 6
+	want.PodScaling, want.TargetSessionsPerPod = "sessions", 30
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("config = %+v\nwant %+v", cfg, want)
 	}
 	if !cfg.IsProduction() || cfg.RemovalPolicy() != awscdk.RemovalPolicy_RETAIN {
 		t.Error("prod must retain its data")
+	}
+	if !cfg.SessionScaling() {
+		t.Error("podScaling sessions does not turn session scaling on")
 	}
 }
 
@@ -105,6 +125,20 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		"local zone": {map[string]any{"availabilityZones": "us-west-2a,us-west-2-lax-1a"}, `got "us-west-2-lax-1a"`},
 		"plan":       {map[string]any{"userPoolFeaturePlan": "lite"}, `userPoolFeaturePlan must be one of essentials, plus, got "lite"`},
 		"web acl":    {map[string]any{"webAclArn": "arn:aws:wafv2:eu-west-1:123456789012:regional/webacl/x/1"}, `webAclArn must be a WAF web ACL ARN with global (CLOUDFRONT) scope`},
+		// The EKS stack's keys.
+		"endpoint open to the world": {map[string]any{"eksEndpointPublicCidrs": "203.0.113.0/24,0.0.0.0/0"},
+			`eksEndpointPublicCidrs must be comma-separated IPv4 networks such as 203.0.113.0/24,198.51.100.7/32 (no host bits set, never 0.0.0.0/0); leave it unset for a private endpoint, got "0.0.0.0/0"`},
+		"endpoint host bits":   {map[string]any{"eksEndpointPublicCidrs": "203.0.113.9/24"}, `eksEndpointPublicCidrs must be comma-separated IPv4 networks`},
+		"endpoint IPv6":        {map[string]any{"eksEndpointPublicCidrs": "2001:db8::/32"}, `got "2001:db8::/32"`},
+		"endpoint not a CIDR":  {map[string]any{"eksEndpointPublicCidrs": "203.0.113.0"}, `got "203.0.113.0"`},
+		"admin role name":      {map[string]any{"eksAdminRoleArn": "platform-admin"}, `eksAdminRoleArn must be an IAM role ARN such as arn:aws:iam::123456789012:role/platform-admin, got "platform-admin"`},
+		"admin user, not role": {map[string]any{"eksAdminRoleArn": "arn:aws:iam::123456789012:user/alice"}, `eksAdminRoleArn must be an IAM role ARN`},
+		"pod cpu not a size":   {map[string]any{"podCpuMillicores": 300.0}, "podCpuMillicores 300 and podMemoryMiB 2048: pod CPU 300m is not a Fargate size: use 250, 500, 1000, 2000, 4000, 8000 or 16000 millicores"},
+		"pod memory for cpu":   {map[string]any{"podCpuMillicores": "250", "podMemoryMiB": "4096"}, "podCpuMillicores 250 and podMemoryMiB 4096: pod memory 4096 MiB is not a Fargate size for 250m CPU: use one of [512 1024 2048] MiB"},
+		"pod cpu out of range": {map[string]any{"podCpuMillicores": "32000"}, `podCpuMillicores must be a whole number from 250 to 16000, got "32000"`},
+		"min above max pods":   {map[string]any{"minReplicas": 4.0, "maxReplicas": "3"}, "minReplicas (4) must not exceed maxReplicas (3)"},
+		"scaling":              {map[string]any{"podScaling": "keda"}, `podScaling must be one of cpu-memory, sessions, got "keda"`},
+		"no sessions per pod":  {map[string]any{"targetSessionsPerPod": "0"}, `targetSessionsPerPod must be a whole number from 1 to 1000, got "0"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			// GIVEN a context with one bad value WHEN it is parsed

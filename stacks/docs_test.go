@@ -1,11 +1,15 @@
 package stacks_test
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -58,10 +62,22 @@ func TestNamedOutputsFindsTablesAndProse(t *testing.T) {
 	}
 }
 
-// stackPages maps each stack's page in docs/ to that stack's template. The EKS stack adds its page here;
-// README.md and every other document are checked against the outputs of all of them together.
+// stackPages maps each stack's page to that stack's template: docs/ecs-stack.md and README_EKS.md (at the
+// root, where users of the replaced sample look for it). README.md and every other document are checked
+// against the outputs of all of them together.
 var stackPages = map[string]func(*testing.T) templatecheck.Template{
-	"ecs-stack.md": func(t *testing.T) templatecheck.Template { return backendStack(t).tmpl },
+	"ecs-stack.md":  func(t *testing.T) templatecheck.Template { return backendStack(t).tmpl },
+	"README_EKS.md": func(t *testing.T) templatecheck.Template { return eksStack(t).tmpl },
+}
+
+// documents are the Markdown files whose outputs and configuration keys are checked.
+func documents(t *testing.T) []string {
+	t.Helper()
+	docs, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]string{"../README.md", "../README_EKS.md"}, docs...)
 }
 
 func TestDocumentedOutputsExist(t *testing.T) {
@@ -75,12 +91,8 @@ func TestDocumentedOutputsExist(t *testing.T) {
 		}
 	}
 
-	// WHEN README.md and every document in docs/ are read
-	docs, err := filepath.Glob("../docs/*.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, path := range append([]string{"../README.md"}, docs...) {
+	// WHEN README.md, README_EKS.md and every document in docs/ are read
+	for _, path := range documents(t) {
 		raw, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
@@ -109,6 +121,61 @@ func TestDocumentedOutputsExist(t *testing.T) {
 					t.Errorf("%s does not list the output %s in its Outputs table", path, id)
 				}
 			}
+		}
+	}
+}
+
+// keyRow matches a configuration key in the first column of a Markdown table: "| `podScaling` |".
+var keyRow = regexp.MustCompile("(?m)^\\|\\s*`([a-zA-Z]+)`\\s*\\|")
+
+// configKeys returns the values of the Key* constants in config.go, read from its source so that a key
+// added there is checked without anyone adding it here.
+func configKeys(t *testing.T) map[string]string {
+	t.Helper()
+	file, err := parser.ParseFile(token.NewFileSet(), "config.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]string{}
+	for _, decl := range file.Decls {
+		gen, ok := decl.(*ast.GenDecl)
+		if !ok || gen.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range gen.Specs {
+			for i, name := range spec.(*ast.ValueSpec).Names {
+				if lit, ok := spec.(*ast.ValueSpec).Values[i].(*ast.BasicLit); ok && strings.HasPrefix(name.Name, "Key") {
+					keys[name.Name], _ = strconv.Unquote(lit.Value)
+				}
+			}
+		}
+	}
+	return keys
+}
+
+func TestEveryConfigurationKeyIsDocumented(t *testing.T) {
+	// GIVEN every context key config.go reads
+	keys := configKeys(t)
+	if len(keys) < 20 || keys["KeyPodScaling"] != "podScaling" {
+		t.Fatalf("read %d keys from config.go (%v); the parser no longer finds them", len(keys), keys)
+	}
+
+	// WHEN the configuration tables of docs/ecs-stack.md and README_EKS.md are read
+	documented := map[string]string{}
+	for _, path := range []string{"../docs/ecs-stack.md", "../README_EKS.md"} {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range keyRow.FindAllStringSubmatch(string(raw), -1) {
+			documented[m[1]] = path
+		}
+	}
+
+	// THEN each key has a row in one of them, with its default and meaning
+	for name, key := range keys {
+		if _, ok := documented[key]; !ok {
+			t.Errorf("%s (%q) is in no configuration table of docs/ecs-stack.md or README_EKS.md", name, key)
 		}
 	}
 }

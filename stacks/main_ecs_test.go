@@ -18,11 +18,17 @@ import (
 // the cloud assembly to outdir. It returns stderr and the error.
 func runMainEcs(t *testing.T, context map[string]any, outdir string) (string, error) {
 	t.Helper()
+	return runMain(t, "main_ecs.go", context, outdir)
+}
+
+// runMain runs `go run <main>` at the repository root the way runMainEcs does.
+func runMain(t *testing.T, main string, context map[string]any, outdir string) (string, error) {
+	t.Helper()
 	contextJSON, err := json.Marshal(context)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("go", "run", "main_ecs.go")
+	cmd := exec.Command("go", "run", main)
 	cmd.Dir = ".."
 	// The CLI passes -c values in CDK_CONTEXT_JSON and the output directory in CDK_OUTDIR.
 	cmd.Env = append(os.Environ(), "CDK_CONTEXT_JSON="+string(contextJSON), "CDK_OUTDIR="+outdir)
@@ -55,32 +61,42 @@ var prodContext = map[string]any{"stage": "prod", "availabilityZones": "us-east-
 
 // prodAssembly is the cloud assembly main_ecs.go writes for prodContext, made once per test binary: a full
 // synth with cdk-nag through the real main.
-var prodAssembly struct {
+var prodAssembly assembly
+
+// prodTemplate returns NovaSonicSolutionBackendStack-prod as main_ecs.go synthesizes it for prodContext.
+func prodTemplate(t *testing.T) templatecheck.Template {
+	t.Helper()
+	return prodAssembly.template(t, "main_ecs.go", prodContext, prodStackName)
+}
+
+// assembly is a cloud assembly written by one of the mains, once per test binary.
+type assembly struct {
 	once   sync.Once
 	dir    string
 	stderr string
 	err    error
 }
 
-// prodTemplate returns NovaSonicSolutionBackendStack-prod as main_ecs.go synthesizes it for prodContext.
-func prodTemplate(t *testing.T) templatecheck.Template {
+// template runs main with context into the assembly's directory, once, and returns stack's template.
+func (a *assembly) template(t *testing.T, main string, context map[string]any, stack string) templatecheck.Template {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("builds and runs main_ecs.go")
+		t.Skip("builds and runs " + main)
 	}
-	prodAssembly.once.Do(func() {
-		// Not t.TempDir: the directory outlives the test that happens to synthesize first.
-		if prodAssembly.dir, prodAssembly.err = os.MkdirTemp("", "cdk.out.prod"); prodAssembly.err != nil {
+	a.once.Do(func() {
+		// Not t.TempDir: the directory outlives the test that happens to synthesize first; TestMain
+		// removes it.
+		if a.dir, a.err = os.MkdirTemp("", "cdk.out."+strings.TrimSuffix(main, ".go")); a.err != nil {
 			return
 		}
-		prodAssembly.stderr, prodAssembly.err = runMainEcs(t, prodContext, prodAssembly.dir)
+		a.stderr, a.err = runMain(t, main, context, a.dir)
 	})
-	if prodAssembly.err != nil {
-		t.Fatalf("go run main_ecs.go with context %v: %v\n%s", prodContext, prodAssembly.err, prodAssembly.stderr)
+	if a.err != nil {
+		t.Fatalf("go run %s with context %v: %v\n%s", main, context, a.err, a.stderr)
 	}
-	raw, err := os.ReadFile(filepath.Join(prodAssembly.dir, prodStackName+".template.json"))
+	raw, err := os.ReadFile(filepath.Join(a.dir, stack+".template.json"))
 	if err != nil {
-		entries, _ := os.ReadDir(prodAssembly.dir)
+		entries, _ := os.ReadDir(a.dir)
 		var names []string
 		for _, e := range entries {
 			names = append(names, e.Name())

@@ -17,19 +17,23 @@ import (
 // This file is what the two stacks share. NewBackendStack (ECS) uses it today and the EKS stack uses it
 // the same way, so the two differ only in their compute:
 //
-//	stack := newStageStack(scope, id, cfg, stackProps)        // tags, log-group policy
+//	stack := newStageStack(scope, id, cfg, props, description) // tags, log-group policy
 //	shared := newSharedInfrastructure(stack, cfg)             // network, web bucket, front door, sign-in
 //	... the stack's compute, with shared.gatewayEnvironment(drainTimeout) ...
 //	shared.grantBedrock(<the gateway's principal>)
 //	shared.deployWebClient(repositoryRoot)
+//	shared.addAlarms(<the gateway's METRICS_SERVICE_NAME>)    // alarms, topic, dashboard, AlarmTopicArn
 //	shared.addCommonOutputs()                                 // then the stack's own outputs
 //
 // Tests pin the logical IDs of stateful resources, so the construct IDs below must not change.
 
 // newStageStack creates an environment-agnostic stack for cfg's stage: tagged with the project and the
 // stage for cost allocation, and with every log group under the stage's retention and removal policy.
-// props.Description should name the stack's compute.
-func newStageStack(scope constructs.Construct, id string, cfg Config, props awscdk.StackProps) awscdk.Stack {
+// description, which names the stack's compute, is used when props has none.
+func newStageStack(scope constructs.Construct, id string, cfg Config, props awscdk.StackProps, description string) awscdk.Stack {
+	if props.Description == nil {
+		props.Description = jsii.String(description)
+	}
 	// No Env: synth needs no account, and the deploying profile chooses the account and region.
 	stack := awscdk.NewStack(scope, &id, &props)
 	awscdk.Tags_Of(stack).Add(jsii.String("Project"), jsii.String("NovaSonic"), nil)
@@ -42,6 +46,24 @@ func newStageStack(scope constructs.Construct, id string, cfg Config, props awsc
 	})
 	return stack
 }
+
+// repositoryRoot returns root, or when it is empty the repository found from the working directory: the
+// Docker build context and the parent of server/web/static.
+func repositoryRoot(root string) string {
+	if root != "" {
+		return root
+	}
+	root, err := appconstructs.FindRepositoryRoot()
+	if err != nil {
+		panic(err)
+	}
+	return root
+}
+
+// GatewayMaxConversations is the gateway's MAX_CONVERSATIONS, its default (server/gateway/limits.go): the
+// conversations one task or pod holds before it reports not ready. The near-capacity alarm is set
+// against it.
+const GatewayMaxConversations = 200
 
 // sharedInfrastructure is everything around the gateway that both stacks build identically.
 type sharedInfrastructure struct {
@@ -122,6 +144,18 @@ func (s *sharedInfrastructure) grantBedrock(grantee awsiam.IGrantable) {
 		BedrockRegion: jsii.String(s.cfg.BedrockRegion),
 		ModelId:       jsii.String(s.cfg.ModelID),
 	})
+}
+
+// addAlarms creates the gateway's alarms, their SNS topic and a dashboard on the metrics the gateway
+// writes under serviceName (its METRICS_SERVICE_NAME), and the AlarmTopicArn output. Both gateways write
+// the same EMF lines, so both stacks get the same alarms.
+func (s *sharedInfrastructure) addAlarms(serviceName string) *appconstructs.GatewayAlarms {
+	alarms := appconstructs.NewGatewayAlarms(s.stack, "Alarms", &appconstructs.GatewayAlarmsProps{
+		ServiceName:             jsii.String(serviceName),
+		MaxConversationsPerTask: jsii.Number(GatewayMaxConversations),
+	})
+	addOutput(s.stack, "AlarmTopicArn", "SNS topic of the gateway's alarms: subscribe to be told", alarms.Topic.TopicArn())
+	return alarms
 }
 
 // webClientConfig is config.js: the keys are the web client's (server/web/static/config.js documents

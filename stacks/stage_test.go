@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	appconstructs "novasonic/constructs"
 	"novasonic/stacks"
 	"novasonic/stacks/templatecheck"
 )
@@ -98,16 +97,13 @@ func TestMainEcsBuildsEachStageAsItsOwnStack(t *testing.T) {
 func TestMainEcsProdStackKeepsItsLogsAndRules(t *testing.T) {
 	// GIVEN the production stage as `cdk synth -c stage=prod` builds it
 	prod := prodTemplate(t)
-	cfg := stacks.DefaultConfig()
 
 	// THEN every log group keeps logs three months and is retained with the stack, and the stack keeps
 	// the rules every stack keeps
 	for _, problem := range templatecheck.LogGroups(prod, 90, "Retain") {
 		t.Error(problem)
 	}
-	for _, problem := range templatecheck.Security(prod, templatecheck.Bedrock{
-		Region: cfg.BedrockRegion, ModelID: cfg.ModelID, Actions: appconstructs.BedrockActions,
-	}) {
+	for _, problem := range templatecheck.Security(prod, defaultBedrock()) {
 		t.Error(problem)
 	}
 }

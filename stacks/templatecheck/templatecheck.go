@@ -1,6 +1,8 @@
 // Package templatecheck reads a synthesized CloudFormation template as plain JSON and checks the
 // properties that every stack of this app must keep, whatever its compute: nothing admits the internet,
-// Bedrock is granted on one model only, buckets are private, and every log group follows the stage.
+// Bedrock is granted on one model only, buckets are private, and every log group follows the stage. For
+// the EKS stack it adds what cdk-nag does not evaluate on aws-eks-v2 clusters (EKSClusters) and reads the
+// Kubernetes objects its manifests apply (KubernetesObjects).
 //
 // It has no jsii dependency, so its own tests run in milliseconds, and it works on any template: one
 // synthesized in-process by the stack tests, one written by `cdk synth` or `go run main_ecs.go`, or a

@@ -18,7 +18,13 @@ var novaSonic = templatecheck.Bedrock{
 // that passes every check.
 func good(t *testing.T) templatecheck.Template {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/good.template.json")
+	return load(t, "testdata/good.template.json")
+}
+
+// load reads a template fixture afresh, so each test may mutate its copy.
+func load(t *testing.T, path string) templatecheck.Template {
+	t.Helper()
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
