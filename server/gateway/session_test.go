@@ -95,10 +95,10 @@ func TestMalformedInputGetsAnErrorAndACloseCodeBeforeReachingBedrock(t *testing.
 		{name: "binary frame", frame: "\x00\x01", binary: true, wantCode: CloseUnsupportedData, wantInMsg: "binary"},
 		{name: "invalid UTF-8", before: openingEvents(), frame: strings.Replace(audioInput([]byte{0, 0}), `"AAA="`, "\"\xff\xfe\"", 1), wantCode: CloseInvalidPayload, wantInMsg: "UTF-8"},
 		{name: "a key spelled twice with different case", before: openingEvents()[:2],
-			frame: `{"event":{"contentStart":{"promptName":"` + promptName + `","contentName":"a","ContentName":"b","type":"TEXT","role":"SYSTEM"}}}`,
+			frame:    `{"event":{"contentStart":{"promptName":"` + promptName + `","contentName":"a","ContentName":"b","type":"TEXT","role":"SYSTEM"}}}`,
 			wantCode: CloseBadRequest, wantInMsg: `key "ContentName" must be spelled "contentName"`},
 		{name: "a key given twice", before: openingEvents()[:2],
-			frame: `{"event":{"contentStart":{"promptName":"` + promptName + `","contentName":"a","contentName":"b","type":"TEXT","role":"SYSTEM"}}}`,
+			frame:    `{"event":{"contentStart":{"promptName":"` + promptName + `","contentName":"a","contentName":"b","type":"TEXT","role":"SYSTEM"}}}`,
 			wantCode: CloseBadRequest, wantInMsg: `key "contentName" appears twice`},
 	}
 	for _, tt := range tests {
