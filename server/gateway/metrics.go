@@ -40,6 +40,14 @@ type Metrics struct {
 	ResponseLatency prometheus.Histogram
 	// Tokens counts usageEvent deltas by kind (speech, text) and direction (input, output): the bill.
 	Tokens *prometheus.CounterVec
+	// RelayLatency is the time a frame spends inside the gateway, by direction: in, from the start of
+	// a browser frame's validation to the return of its Send to Bedrock (which includes the SDK's encoding
+	// and signing); out, from queueing an output frame for the browser to the return of its write. It is the
+	// latency the gateway adds to a conversation, measured where it happens; the load program
+	// (server/cmd/loadtest) reports its quantiles.
+	RelayLatency *prometheus.HistogramVec
+	// relayIn and relayOut are RelayLatency's two series, looked up once: they are observed for every frame.
+	relayIn, relayOut prometheus.Observer
 }
 
 // The label values the gateway uses, so that dashboards can rely on them.
@@ -97,10 +105,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.1, .2, .3, .5, .75, 1, 1.5, 2, 3, 5, 10},
 		}),
 		Tokens: counter("tokens_total", "Tokens reported by Nova Sonic's usageEvent, by kind (speech, text) and direction (input, output).", "kind", "direction"),
+		RelayLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: MetricsNamespace, Name: "relay_latency_seconds",
+			Help: "Time a frame spends inside the gateway, by direction (in: validation to Bedrock Send returned; out: queued to written to the browser).",
+			// Fine below 2 ms, where a healthy gateway is, and coarse up to a second, where it is not.
+			Buckets: []float64{.00005, .0001, .0002, .0003, .0005, .00075, .001, .0015, .002, .003, .005, .0075, .01, .02, .05, .1, .25, .5, 1},
+		}, []string{"direction"}),
 	}
+	m.relayIn, m.relayOut = m.RelayLatency.WithLabelValues(DirectionIn), m.RelayLatency.WithLabelValues(DirectionOut)
 	reg.MustRegister(m.ConnectionsOpen, m.ConversationsActive, m.BedrockStreamsOpen, m.ConnectionsEnded,
 		m.ConversationsEnded, m.ConversationDuration, m.BedrockErrors, m.AuthFailures, m.LimitRefusals,
-		m.Frames, m.Bytes, m.Dropped, m.ToolCalls, m.ToolCallDuration, m.ResponseLatency, m.Tokens)
+		m.Frames, m.Bytes, m.Dropped, m.ToolCalls, m.ToolCallDuration, m.ResponseLatency, m.Tokens, m.RelayLatency)
 	return m
 }
 
@@ -113,4 +128,17 @@ func (m *Metrics) drop(reason string, n int) {
 func (m *Metrics) conversationEnded(outcome string, d time.Duration) {
 	m.ConversationsEnded.WithLabelValues(outcome).Inc()
 	m.ConversationDuration.Observe(d.Seconds())
+}
+
+// relayed records the time a frame has spent in the gateway since it arrived, in direction. A zero arrival
+// marks an event the gateway made itself (the closing events, a tool's result), which relays nothing.
+func (m *Metrics) relayed(direction string, arrived time.Time) {
+	if arrived.IsZero() {
+		return
+	}
+	o := m.relayIn
+	if direction == DirectionOut {
+		o = m.relayOut
+	}
+	o.Observe(time.Since(arrived).Seconds())
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // The browser-facing protocol (server/PROTOCOL.md): one authorization message, then Nova Sonic input
@@ -82,6 +83,9 @@ type inputEvent struct {
 	Fields eventFields
 	// AudioBytes is the decoded PCM length of an audioInput, zero otherwise.
 	AudioBytes int
+	// Arrived is when the gateway began to validate the browser's frame; the relay latency metric counts
+	// from here. Zero for events the gateway makes itself.
+	Arrived time.Time
 }
 
 // inputState follows the order of a session's input events so that malformed or out-of-order input is
@@ -107,6 +111,7 @@ func refuse(format string, args ...any) error {
 // parseInputEvent checks that a frame is exactly one known Nova Sonic input event that fits the session's
 // order so far, and records its effect.
 func (st *inputState) parseInputEvent(frame []byte) (inputEvent, error) {
+	arrived := time.Now()
 	// One pass over the frame finds the event; a second reads the fields of its body. Keys beside "event"
 	// are ignored rather than refused: the payload sent to Bedrock is rebuilt from the body alone.
 	var env struct {
@@ -147,7 +152,7 @@ func (st *inputState) parseInputEvent(frame []byte) (inputEvent, error) {
 	payload = append(payload, `":`...)
 	payload = append(payload, body...)
 	payload = append(payload, `}}`...)
-	return inputEvent{Name: name, Payload: payload, Fields: f, AudioBytes: audioBytes}, nil
+	return inputEvent{Name: name, Payload: payload, Fields: f, AudioBytes: audioBytes, Arrived: arrived}, nil
 }
 
 func isKnownInputEvent(name string) bool {
