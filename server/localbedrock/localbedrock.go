@@ -125,6 +125,10 @@ type Options struct {
 	Logger *slog.Logger
 	// KeepRecords is how many finished stream records are kept. Default: 256.
 	KeepRecords int
+	// CountEventsOnly keeps each record's counts (AudioBytes, OutputEvents, EventsDropped) and end, but
+	// not its input events: a load run holds hundreds of long streams, whose events nobody inspects.
+	// Default: false, every event is recorded.
+	CountEventsOnly bool
 }
 
 // Server is a running local Bedrock Runtime endpoint. Its methods are safe for concurrent use.

@@ -157,11 +157,31 @@ func (o *Output) AudioStart() (string, error) {
 // Audio sends one audioOutput event with pcm (16-bit mono little-endian at AudioSampleRate).
 func (o *Output) Audio(contentID string, pcm []byte) error {
 	o.usage.addSpeech(len(pcm), o.audioConfig.SampleRateHertz)
-	return o.s.Send("audioOutput", struct {
+	nova, err := audioOutputJSON(o.ids(), contentID, pcm)
+	if err != nil {
+		return err
+	}
+	return o.s.SendRaw(nova)
+}
+
+// audioOutputJSON is the audioOutput event Stream.Send would marshal, built without marshalling the
+// audio: Echo sends one per input frame, and encoding/json scanning every base64 character for escapes
+// was a large part of the local Bedrock's cost under load. Only the identifiers go through
+// encoding/json; the content comes last, as its field order puts it, and base64 needs no escaping.
+func audioOutputJSON(id ids, contentID string, pcm []byte) ([]byte, error) {
+	head, err := json.Marshal(struct {
 		ids
 		ContentID string `json:"contentId"`
-		Content   string `json:"content"`
-	}{o.ids(), contentID, base64.StdEncoding.EncodeToString(pcm)})
+	}{id, contentID})
+	if err != nil {
+		return nil, fmt.Errorf("marshal audioOutput: %w", err)
+	}
+	nova := make([]byte, 0, len(head)+base64.StdEncoding.EncodedLen(len(pcm))+64)
+	nova = append(nova, `{"event":{"audioOutput":`...)
+	nova = append(nova, head[:len(head)-1]...) // without its closing brace
+	nova = append(nova, `,"content":"`...)
+	nova = base64.StdEncoding.AppendEncode(nova, pcm)
+	return append(nova, `"}}}`...), nil
 }
 
 // AudioChunkBytes is the size of one realistic audioOutput chunk (100 ms) at AudioSampleRate.
