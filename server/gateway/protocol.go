@@ -1,10 +1,10 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -112,32 +112,13 @@ func refuse(format string, args ...any) error {
 // order so far, and records its effect.
 func (st *inputState) parseInputEvent(frame []byte) (inputEvent, error) {
 	arrived := time.Now()
-	// One pass over the frame finds the event; a second reads the fields of its body. Keys beside "event"
-	// are ignored rather than refused: the payload sent to Bedrock is rebuilt from the body alone.
-	var env struct {
-		Event map[string]json.RawMessage `json:"event"`
-	}
-	if err := json.Unmarshal(frame, &env); err != nil {
-		if bytes.HasPrefix(bytes.TrimSpace(frame), []byte("{")) {
-			return inputEvent{}, refuse(`message must be {"event":{"<eventName>":{...}}}`)
-		}
-		return inputEvent{}, refuse("message is not a JSON object")
-	}
-	if env.Event == nil {
-		return inputEvent{}, refuse(`message must be {"event":{"<eventName>":{...}}}`)
-	}
-	if len(env.Event) != 1 {
-		return inputEvent{}, refuse(`"event" must hold exactly one event`)
-	}
-	var name string
-	var body json.RawMessage
-	for name, body = range env.Event {
-		break // the only one
+	name, body, err := readEnvelope(frame)
+	if err != nil {
+		return inputEvent{}, err
 	}
 	if !isKnownInputEvent(name) {
 		return inputEvent{}, refuse("unknown event %q", truncate(name, 40))
 	}
-	body = bytes.TrimSpace(body)
 	f, err := readFields(name, body)
 	if err != nil {
 		return inputEvent{}, err
@@ -153,6 +134,48 @@ func (st *inputState) parseInputEvent(frame []byte) (inputEvent, error) {
 	payload = append(payload, body...)
 	payload = append(payload, `}}`...)
 	return inputEvent{Name: name, Payload: payload, Fields: f, AudioBytes: audioBytes, Arrived: arrived}, nil
+}
+
+// readEnvelope finds the one event in a frame {"event":{"<eventName>":{...}}} and returns its name and
+// body. The frame is checked once as a whole (checkJSON), then read with the exact-key scanner: no
+// json.Unmarshal of every audio frame. Keys beside "event" are ignored rather than refused: the payload
+// sent to Bedrock is rebuilt from the body alone. "event" itself is matched regardless of case, as it
+// always was (it is never forwarded), but only once.
+func readEnvelope(frame []byte) (name string, body []byte, err error) {
+	const shape = `message must be {"event":{"<eventName>":{...}}}`
+	if i := skipSpace(frame, 0); i >= len(frame) || frame[i] != '{' {
+		return "", nil, refuse("message is not a JSON object")
+	}
+	if checkJSON(frame) != nil {
+		return "", nil, refuse(shape)
+	}
+	var event []byte
+	err = forEachMember(frame, func(key string, value []byte) error {
+		if len(key) != len("event") || !strings.EqualFold(key, "event") {
+			return nil
+		}
+		if event != nil {
+			return refuse(`key "event" appears twice`)
+		}
+		event = value
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	if len(event) == 0 || event[0] != '{' {
+		return "", nil, refuse(shape)
+	}
+	events := 0
+	_ = forEachMember(event, func(key string, value []byte) error {
+		events++
+		name, body = key, value
+		return nil
+	})
+	if events != 1 {
+		return "", nil, refuse(`"event" must hold exactly one event`)
+	}
+	return name, body, nil
 }
 
 func isKnownInputEvent(name string) bool {
