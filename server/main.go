@@ -77,6 +77,10 @@ const (
 	defaultDrainTimeout = 110 * time.Second
 )
 
+// debugRoutes adds Go's profiling endpoints to the metrics port in builds with the pprof tag (pprof.go),
+// which the load program uses; nil otherwise.
+var debugRoutes func(*http.ServeMux)
+
 func main() {
 	cfg, err := loadSettings(os.Args[1:], os.Getenv)
 	if err != nil {
@@ -303,6 +307,9 @@ func run(ctx context.Context, cfg settings, logger *slog.Logger, listening func(
 		metricsAddr = mln.Addr()
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+		if debugRoutes != nil {
+			debugRoutes(mux)
+		}
 		metricsServer := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { serveErr <- metricsServer.Serve(mln) }()
 		defer metricsServer.Close()
