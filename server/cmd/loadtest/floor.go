@@ -43,6 +43,23 @@ func floorWorkerArgs(tl timeline) []string {
 		"-worker-conversations", strconv.Itoa(tl.conversations), "-frame", tl.frame.String()}
 }
 
+// isFloorWorker reports whether this process was started as the floor's worker.
+func isFloorWorker(args []string) bool { return len(args) > 1 && args[1] == "-"+floorWorkerFlag }
+
+// floorWorkerMain runs the worker and exits on failure.
+func floorWorkerMain(ctx context.Context) {
+	tl, err := parseFloorWorkerFlags(os.Args[1:])
+	if err == nil {
+		err = runFloorWorker(ctx, tl, os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest floor worker:", err)
+		os.Exit(1)
+	}
+	// Stay until the parent has read this process's CPU at the window's end: it closes stdin then.
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
+
 // runFloorWorker is the worker's main: it holds the conversations on timeline tl through the SDK, whose
 // endpoint and credentials come from the environment as the gateway's do, and writes its runStats to out.
 func runFloorWorker(ctx context.Context, tl timeline, out io.Writer) error {
@@ -194,6 +211,7 @@ func parseFloorWorkerFlags(args []string) (timeline, error) {
 // floorRun is a started worker.
 type floorRun struct {
 	cmd    *exec.Cmd
+	stdin  io.Closer // closing it lets the worker exit
 	result chan floorResult
 }
 
@@ -215,10 +233,14 @@ func startFloor(tl timeline, cpu int, env []string) (*floorRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the floor worker: %w", err)
 	}
-	run := &floorRun{cmd: cmd, result: make(chan floorResult, 1)}
+	run := &floorRun{cmd: cmd, stdin: stdin, result: make(chan floorResult, 1)}
 	go func() {
 		var res floorResult
 		sc := bufio.NewScanner(stdout)
@@ -239,8 +261,9 @@ func startFloor(tl timeline, cpu int, env []string) (*floorRun, error) {
 // pid is the worker's process id, for /proc.
 func (f *floorRun) pid() int { return f.cmd.Process.Pid }
 
-// wait returns the worker's statistics once it has exited.
+// wait lets the worker exit once it has reported, and returns its statistics.
 func (f *floorRun) wait(ctx context.Context) (runStats, error) {
+	_ = f.stdin.Close()
 	select {
 	case res := <-f.result:
 		return res.stats, res.err

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -22,15 +23,16 @@ import (
 )
 
 // buildGateway builds the gateway command into dir, as the Dockerfile does apart from the platform, with
-// the pprof build tag when profiles are wanted (server/pprof.go: profiling endpoints on the metrics port).
-func buildGateway(dir string, profiling bool) (string, error) {
+// extra build flags: the pprof tag when profiles are wanted (server/pprof.go: profiling endpoints on the
+// metrics port), -race in this command's race-enabled test.
+func buildGateway(dir string, extra ...string) (string, error) {
 	bin := filepath.Join(dir, "gateway")
-	args := []string{"build", "-trimpath", "-o", bin}
-	if profiling {
-		args = append(args, "-tags", "pprof")
-	}
+	args := append([]string{"build", "-trimpath", "-ldflags=-s -w", "-o", bin}, extra...)
 	cmd := exec.Command("go", append(args, "novasonic/server")...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd.Env = os.Environ()
+	if !slices.Contains(extra, "-race") { // the race detector needs cgo; the image has none
+		cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build the gateway: %w\n%s", err, out)
 	}

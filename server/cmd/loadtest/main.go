@@ -52,15 +52,8 @@ type config struct {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if len(os.Args) > 1 && os.Args[1] == "-"+floorWorkerFlag {
-		tl, err := parseFloorWorkerFlags(os.Args[1:])
-		if err == nil {
-			err = runFloorWorker(ctx, tl, os.Stdout)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "loadtest:", err)
-			os.Exit(1)
-		}
+	if isFloorWorker(os.Args) {
+		floorWorkerMain(ctx)
 		return
 	}
 	cfg, err := parseFlags(os.Args[1:])
@@ -116,62 +109,9 @@ func (c config) rampFor(n int) time.Duration {
 
 // run measures every level and prints the report.
 func run(ctx context.Context, cfg config, out io.Writer) error {
-	if cfg.harnessCPU >= 0 {
-		// Every thread of this process, present and future, runs on the harness core.
-		var set unix.CPUSet
-		set.Set(cfg.harnessCPU)
-		if err := pinProcess(&set); err != nil {
-			return fmt.Errorf("pin to CPU %d: %w", cfg.harnessCPU, err)
-		}
-	}
-	lb, err := localbedrock.Start(localbedrock.Options{
-		Behavior:    localbedrock.Echo(),
-		KeepRecords: 1,
-		// Records of open streams would keep every event of every conversation: counts are enough here.
-		CountEventsOnly: true,
-		Logger:          slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		return fmt.Errorf("start the local Bedrock: %w", err)
-	}
-	defer lb.Close()
-	iss, err := startIssuer()
-	if err != nil {
-		return fmt.Errorf("start the token issuer: %w", err)
-	}
-	defer iss.close()
-	work, err := os.MkdirTemp("", "loadtest-")
+	results, err := measure(ctx, cfg)
 	if err != nil {
 		return err
-	}
-	defer os.RemoveAll(work)
-	caFile := filepath.Join(work, "localbedrock-ca.pem")
-	if err := os.WriteFile(caFile, lb.CertPEM(), 0o644); err != nil {
-		return err
-	}
-	bin := cfg.gatewayBin
-	if bin == "" {
-		if bin, err = buildGateway(work, cfg.profileDir != ""); err != nil {
-			return err
-		}
-	}
-	env := sdkEnvironment(lb, caFile)
-
-	var results []levelResult
-	for _, n := range cfg.levels {
-		res := levelResult{Conversations: n, Load: machineLoad()}
-		res.Gateway, err = measureGateway(ctx, cfg, bin, env, iss, n)
-		if err != nil {
-			return fmt.Errorf("%d conversations through the gateway: %w", n, err)
-		}
-		if cfg.floor {
-			res.Floor, err = measureFloor(ctx, cfg, env, n)
-			if err != nil {
-				return fmt.Errorf("%d conversations through the SDK alone: %w", n, err)
-			}
-		}
-		results = append(results, res)
-		fmt.Fprintln(os.Stderr, res.line())
 	}
 	printReport(out, cfg, results)
 	if cfg.jsonOut != "" {
@@ -182,6 +122,72 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 		return os.WriteFile(cfg.jsonOut, b, 0o644)
 	}
 	return nil
+}
+
+// measure runs every level: through the gateway, then through the SDK alone.
+func measure(ctx context.Context, cfg config) ([]levelResult, error) {
+	if cfg.harnessCPU >= 0 {
+		// Every thread of this process, present and future, runs on the harness core.
+		var set unix.CPUSet
+		set.Set(cfg.harnessCPU)
+		if err := pinProcess(&set); err != nil {
+			return nil, fmt.Errorf("pin to CPU %d: %w", cfg.harnessCPU, err)
+		}
+	}
+	lb, err := localbedrock.Start(localbedrock.Options{
+		Behavior:    localbedrock.Echo(),
+		KeepRecords: 1,
+		// Records of open streams would keep every event of every conversation: counts are enough here.
+		CountEventsOnly: true,
+		Logger:          slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start the local Bedrock: %w", err)
+	}
+	defer lb.Close()
+	iss, err := startIssuer()
+	if err != nil {
+		return nil, fmt.Errorf("start the token issuer: %w", err)
+	}
+	defer iss.close()
+	work, err := os.MkdirTemp("", "loadtest-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	caFile := filepath.Join(work, "localbedrock-ca.pem")
+	if err := os.WriteFile(caFile, lb.CertPEM(), 0o644); err != nil {
+		return nil, err
+	}
+	bin := cfg.gatewayBin
+	if bin == "" {
+		var tags []string
+		if cfg.profileDir != "" {
+			tags = []string{"-tags", "pprof"}
+		}
+		if bin, err = buildGateway(work, tags...); err != nil {
+			return nil, err
+		}
+	}
+	env := sdkEnvironment(lb, caFile)
+
+	var results []levelResult
+	for _, n := range cfg.levels {
+		res := levelResult{Conversations: n, Load: machineLoad()}
+		res.Gateway, err = measureGateway(ctx, cfg, bin, env, iss, n)
+		if err != nil {
+			return nil, fmt.Errorf("%d conversations through the gateway: %w", n, err)
+		}
+		if cfg.floor {
+			res.Floor, err = measureFloor(ctx, cfg, env, n)
+			if err != nil {
+				return nil, fmt.Errorf("%d conversations through the SDK alone: %w", n, err)
+			}
+		}
+		results = append(results, res)
+		fmt.Fprintln(os.Stderr, res.line())
+	}
+	return results, nil
 }
 
 // pinProcess sets the affinity of every thread of this process. Go starts threads before main, and
