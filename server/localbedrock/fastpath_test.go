@@ -3,12 +3,16 @@ package localbedrock
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // The local Bedrock decodes and encodes the events a load run sends thousands of times a second without
@@ -144,5 +148,32 @@ func TestCountEventsOnlyKeepsCountsNotEvents(t *testing.T) {
 	}
 	if got := len(names(echoed)); got != 1+1+10 { // completionStart, contentStart, ten audioOutput
 		t.Fatalf("%d events before the last echo, want 12: %v", got, names(echoed))
+	}
+}
+
+// The server advertises the largest frame it reads in its first SETTINGS frame: Go's 1 MiB by default, or
+// what MaxReadFrameSize says. A client's memory per stream follows it (Options.MaxReadFrameSize).
+func TestTheAdvertisedFrameSizeIsMaxReadFrameSize(t *testing.T) {
+	for _, tc := range []struct{ set, want uint32 }{{0, 1 << 20}, {16384, 16384}} {
+		srv := startServer(t, Options{MaxReadFrameSize: int(tc.set)})
+		conn, err := tls.Dial("tcp", strings.TrimPrefix(srv.URL(), "https://"), &tls.Config{RootCAs: srv.CertPool(), NextProtos: []string{"h2"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
+			t.Fatal(err)
+		}
+		f, err := http2.NewFramer(nil, conn).ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		settings, ok := f.(*http2.SettingsFrame)
+		if !ok {
+			t.Fatalf("first frame %T, want SETTINGS", f)
+		}
+		if got, _ := settings.Value(http2.SettingMaxFrameSize); got != tc.want {
+			t.Errorf("MaxReadFrameSize %d: advertised %d, want %d", tc.set, got, tc.want)
+		}
+		conn.Close()
 	}
 }

@@ -214,10 +214,13 @@ func (m metricFamilies) series(name string, match map[string]string) []*dto.Metr
 	return out
 }
 
-// profile fetches a CPU profile of the next d from the gateway's pprof endpoint (a gateway built with
-// the pprof tag) into file.
-func (g *gatewayProcess) profile(ctx context.Context, d time.Duration, file string) error {
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", g.metricsAddr, int(d.Round(time.Second)/time.Second))
+// profile fetches a profile from the gateway's pprof endpoint (a gateway built with the pprof tag) into
+// file: "profile" (CPU) of the next d, or "heap" as it is now.
+func (g *gatewayProcess) profile(ctx context.Context, kind string, d time.Duration, file string) error {
+	url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", g.metricsAddr, kind, int(d.Round(time.Second)/time.Second))
+	if kind == "heap" {
+		url = fmt.Sprintf("http://%s/debug/pprof/heap", g.metricsAddr)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

@@ -45,8 +45,10 @@ type config struct {
 	gatewayCPU, harnessCPU int
 	floor                  bool
 	gatewayBin             string
-	profileDir             string
-	jsonOut                string
+	// bedrockMaxFrame is the local Bedrock's Options.MaxReadFrameSize.
+	bedrockMaxFrame int
+	profileDir      string
+	jsonOut         string
 }
 
 func main() {
@@ -78,13 +80,14 @@ func parseFlags(args []string) (config, error) {
 	harnessCPU := fs.Int("harness-cpu", 1, "CPU this program (browsers and local Bedrock) is pinned to; -1 not to pin")
 	floor := fs.Bool("floor", true, "also run the same workload through the SDK alone")
 	bin := fs.String("gateway-bin", "", "gateway command to run (default: build novasonic/server)")
+	maxFrame := fs.Int("bedrock-max-frame", 0, "the HTTP/2 frame size the local Bedrock advertises: each Go client stream holds a buffer of it, up to 512 KiB (default: Go's 1 MiB; 16384 is HTTP/2's default; what Bedrock advertises is not documented)")
 	profileDir := fs.String("profile", "", "write CPU profiles of the gateway, the floor and this program per run into this directory (perturbs the numbers: use a separate run)")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
 	cfg := config{ramp: *ramp, settle: *settle, window: *window, frame: *frame, gatewayCPU: *gatewayCPU,
-		harnessCPU: *harnessCPU, floor: *floor, gatewayBin: *bin, profileDir: *profileDir, jsonOut: *jsonOut}
+		harnessCPU: *harnessCPU, floor: *floor, gatewayBin: *bin, bedrockMaxFrame: *maxFrame, profileDir: *profileDir, jsonOut: *jsonOut}
 	for _, s := range strings.Split(*levels, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n <= 0 {
@@ -138,8 +141,9 @@ func measure(ctx context.Context, cfg config) ([]levelResult, error) {
 		Behavior:    localbedrock.Echo(),
 		KeepRecords: 1,
 		// Records of open streams would keep every event of every conversation: counts are enough here.
-		CountEventsOnly: true,
-		Logger:          slog.New(slog.DiscardHandler),
+		CountEventsOnly:  true,
+		MaxReadFrameSize: cfg.bedrockMaxFrame,
+		Logger:           slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the local Bedrock: %w", err)
@@ -369,14 +373,15 @@ func measureGateway(ctx context.Context, cfg config, bin string, env []string, i
 }
 
 // startProfiles starts the window's CPU profiles when -profile is set: the gateway's through its pprof
-// endpoint (built in with the pprof tag), and this program's own. The returned function ends them.
+// endpoint (built in with the pprof tag), and this program's own. The returned function ends them and
+// takes the gateway's heap profile.
 func startProfiles(ctx context.Context, cfg config, g *gatewayProcess, n int, d time.Duration) func() {
 	if cfg.profileDir == "" {
 		return func() {}
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := g.profile(ctx, d, filepath.Join(cfg.profileDir, fmt.Sprintf("gateway-%d.pprof", n))); err != nil {
+		if err := g.profile(ctx, "profile", d, filepath.Join(cfg.profileDir, fmt.Sprintf("gateway-%d.pprof", n))); err != nil {
 			fmt.Fprintln(os.Stderr, "loadtest: gateway profile:", err)
 		}
 	})
@@ -393,6 +398,10 @@ func startProfiles(ctx context.Context, cfg config, g *gatewayProcess, n int, d 
 			_ = f.Close()
 		}
 		wg.Wait()
+		// The memory the conversations hold, at the window's end.
+		if err := g.profile(ctx, "heap", 0, filepath.Join(cfg.profileDir, fmt.Sprintf("gateway-%d.heap.pprof", n))); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest: gateway heap profile:", err)
+		}
 	}
 }
 

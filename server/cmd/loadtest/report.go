@@ -142,8 +142,12 @@ func ratio(gw, floor *targetResult) float64 {
 
 // printReport writes the results as the Markdown tables BENCHMARKS.md quotes.
 func printReport(w io.Writer, cfg config, results []levelResult) {
-	fmt.Fprintf(w, "Window %s per run after a %s settle; %s audio frames; gateway and floor on CPU %d, this program on CPU %d.\n\n",
-		cfg.window, cfg.settle, cfg.frame, cfg.gatewayCPU, cfg.harnessCPU)
+	frame := "Go's default, 1 MiB"
+	if cfg.bedrockMaxFrame > 0 {
+		frame = fmt.Sprint(cfg.bedrockMaxFrame)
+	}
+	fmt.Fprintf(w, "Window %s per run after a %s settle; %s audio frames; gateway and floor on CPU %d, this program on CPU %d; local Bedrock's HTTP/2 max frame size %s.\n\n",
+		cfg.window, cfg.settle, cfg.frame, cfg.gatewayCPU, cfg.harnessCPU, frame)
 	fmt.Fprintln(w, "| conversations | gateway CPU ms/conv·s | SDK-alone CPU ms/conv·s | ratio | gateway core | gateway KB/conv | SDK-alone KB/conv | relay in p50/p99 µs | relay out p50/p99 µs | round trip p50/p99 ms (gateway) | round trip p50/p99 ms (SDK alone) | failed | missing | out of order | dropped |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
