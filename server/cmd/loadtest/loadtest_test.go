@@ -165,7 +165,7 @@ func TestProcessCPUAndMemoryAreRead(t *testing.T) {
 }
 
 func TestBadFlagsAreRefused(t *testing.T) {
-	for _, args := range [][]string{{"-conversations", "50,abc"}, {"-conversations", "0"}, {"-window", "0s"}} {
+	for _, args := range [][]string{{"-conversations", "50,abc"}, {"-conversations", "0"}, {"-window", "0s"}, {"-env", "GOGC"}} {
 		if _, err := parseFlags(args); err == nil {
 			t.Errorf("%s: accepted", strings.Join(args, " "))
 		}

@@ -47,8 +47,10 @@ type config struct {
 	gatewayBin             string
 	// bedrockMaxFrame is the local Bedrock's Options.MaxReadFrameSize.
 	bedrockMaxFrame int
-	profileDir      string
-	jsonOut         string
+	// targetEnv is added to the environment of the gateway and the floor (GOGC=200, say).
+	targetEnv  []string
+	profileDir string
+	jsonOut    string
 }
 
 func main() {
@@ -81,13 +83,20 @@ func parseFlags(args []string) (config, error) {
 	floor := fs.Bool("floor", true, "also run the same workload through the SDK alone")
 	bin := fs.String("gateway-bin", "", "gateway command to run (default: build novasonic/server)")
 	maxFrame := fs.Int("bedrock-max-frame", 0, "the HTTP/2 frame size the local Bedrock advertises: each Go client stream holds a buffer of it, up to 512 KiB (default: Go's 1 MiB; 16384 is HTTP/2's default; what Bedrock advertises is not documented)")
+	var targetEnv listFlag
+	fs.Var(&targetEnv, "env", "KEY=VALUE added to the environment of the gateway and the floor, e.g. GOGC=200 (repeatable)")
 	profileDir := fs.String("profile", "", "write CPU profiles of the gateway, the floor and this program per run into this directory (perturbs the numbers: use a separate run)")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
 	cfg := config{ramp: *ramp, settle: *settle, window: *window, frame: *frame, gatewayCPU: *gatewayCPU,
-		harnessCPU: *harnessCPU, floor: *floor, gatewayBin: *bin, bedrockMaxFrame: *maxFrame, profileDir: *profileDir, jsonOut: *jsonOut}
+		harnessCPU: *harnessCPU, floor: *floor, gatewayBin: *bin, bedrockMaxFrame: *maxFrame, targetEnv: targetEnv, profileDir: *profileDir, jsonOut: *jsonOut}
+	for _, kv := range cfg.targetEnv {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return config{}, fmt.Errorf("-env %q is not KEY=VALUE", kv)
+		}
+	}
 	for _, s := range strings.Split(*levels, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n <= 0 {
@@ -100,6 +109,12 @@ func parseFlags(args []string) (config, error) {
 	}
 	return cfg, nil
 }
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // rampFor is how long n conversations take to start: the gateway admits connections at a bounded rate
 // and each opens a Bedrock stream, so a burst of hundreds would measure the start, not the conversation.
@@ -173,7 +188,7 @@ func measure(ctx context.Context, cfg config) ([]levelResult, error) {
 			return nil, err
 		}
 	}
-	env := sdkEnvironment(lb, caFile)
+	env := append(sdkEnvironment(lb, caFile), cfg.targetEnv...)
 
 	var results []levelResult
 	for _, n := range cfg.levels {

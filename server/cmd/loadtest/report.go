@@ -148,6 +148,9 @@ func printReport(w io.Writer, cfg config, results []levelResult) {
 	}
 	fmt.Fprintf(w, "Window %s per run after a %s settle; %s audio frames; gateway and floor on CPU %d, this program on CPU %d; local Bedrock's HTTP/2 max frame size %s.\n\n",
 		cfg.window, cfg.settle, cfg.frame, cfg.gatewayCPU, cfg.harnessCPU, frame)
+	if len(cfg.targetEnv) > 0 {
+		fmt.Fprintf(w, "Gateway and floor environment: %s.\n\n", strings.Join(cfg.targetEnv, " "))
+	}
 	fmt.Fprintln(w, "| conversations | gateway CPU ms/conv·s | SDK-alone CPU ms/conv·s | ratio | gateway core | gateway KB/conv | SDK-alone KB/conv | relay in p50/p99 µs | relay out p50/p99 µs | round trip p50/p99 ms (gateway) | round trip p50/p99 ms (SDK alone) | failed | missing | out of order | dropped |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
