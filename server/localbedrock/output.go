@@ -43,6 +43,9 @@ type Output struct {
 	completionID string
 	audioConfig  audioConfiguration
 	usage        usageTotals
+	// audioHead is the encoded start of audioOutput events for the AUDIO block audioHeadOf.
+	audioHead   []byte
+	audioHeadOf string
 }
 
 // NewOutput starts the output of the prompt named promptName. audioSampleRate is the
@@ -157,18 +160,21 @@ func (o *Output) AudioStart() (string, error) {
 // Audio sends one audioOutput event with pcm (16-bit mono little-endian at AudioSampleRate).
 func (o *Output) Audio(contentID string, pcm []byte) error {
 	o.usage.addSpeech(len(pcm), o.audioConfig.SampleRateHertz)
-	nova, err := audioOutputJSON(o.ids(), contentID, pcm)
-	if err != nil {
-		return err
+	if o.audioHead == nil || o.audioHeadOf != contentID {
+		head, err := audioOutputHead(o.ids(), contentID)
+		if err != nil {
+			return err
+		}
+		o.audioHead, o.audioHeadOf = head, contentID
 	}
-	return o.s.SendRaw(nova)
+	return o.s.SendRaw(audioOutputJSON(o.audioHead, pcm))
 }
 
-// audioOutputJSON is the audioOutput event Stream.Send would marshal, built without marshalling the
-// audio: Echo sends one per input frame, and encoding/json scanning every base64 character for escapes
-// was a large part of the local Bedrock's cost under load. Only the identifiers go through
-// encoding/json; the content comes last, as its field order puts it, and base64 needs no escaping.
-func audioOutputJSON(id ids, contentID string, pcm []byte) ([]byte, error) {
+// audioOutputHead is the start of the audioOutput event Stream.Send would marshal, up to the opening
+// quote of its content, which comes last as its field order puts it. Only the identifiers go through
+// encoding/json, once per AUDIO block: Echo sends an event per input frame, and encoding/json scanning
+// every base64 character for escapes was a large part of the local Bedrock's cost under load.
+func audioOutputHead(id ids, contentID string) ([]byte, error) {
 	head, err := json.Marshal(struct {
 		ids
 		ContentID string `json:"contentId"`
@@ -176,12 +182,16 @@ func audioOutputJSON(id ids, contentID string, pcm []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("marshal audioOutput: %w", err)
 	}
-	nova := make([]byte, 0, len(head)+base64.StdEncoding.EncodedLen(len(pcm))+64)
-	nova = append(nova, `{"event":{"audioOutput":`...)
-	nova = append(nova, head[:len(head)-1]...) // without its closing brace
-	nova = append(nova, `,"content":"`...)
+	out := append([]byte(`{"event":{"audioOutput":`), head[:len(head)-1]...) // without its closing brace
+	return append(out, `,"content":"`...), nil
+}
+
+// audioOutputJSON completes head with pcm: base64 needs no escaping.
+func audioOutputJSON(head, pcm []byte) []byte {
+	nova := make([]byte, 0, len(head)+base64.StdEncoding.EncodedLen(len(pcm))+4)
+	nova = append(nova, head...)
 	nova = base64.StdEncoding.AppendEncode(nova, pcm)
-	return append(nova, `"}}}`...), nil
+	return append(nova, `"}}}`...)
 }
 
 // AudioChunkBytes is the size of one realistic audioOutput chunk (100 ms) at AudioSampleRate.

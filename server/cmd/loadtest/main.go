@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -151,6 +152,9 @@ func measure(ctx context.Context, cfg config) ([]levelResult, error) {
 		if err := pinProcess(&set); err != nil {
 			return nil, fmt.Errorf("pin to CPU %d: %w", cfg.harnessCPU, err)
 		}
+		// The runtime sized GOMAXPROCS from the affinity it started with: two processors contending for
+		// one core would cost the harness scheduling work the pinned gateway does not have.
+		runtime.GOMAXPROCS(1)
 	}
 	lb, err := localbedrock.Start(localbedrock.Options{
 		Behavior:    localbedrock.Echo(),
