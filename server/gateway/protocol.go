@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -86,6 +87,38 @@ type inputEvent struct {
 	// Arrived is when the gateway began to validate the browser's frame; the relay latency metric counts
 	// from here. Zero for events the gateway makes itself.
 	Arrived time.Time
+	// pooled holds Payload's buffer when it came from payloadPool; release returns it.
+	pooled *[]byte
+}
+
+// payloadPool recycles the payload buffers of browser events: one per input frame (1.4 KB for 32 ms of
+// audio, 31 times a second per conversation) would otherwise be garbage as soon as Bedrock's SDK has
+// encoded it. Buffers above maxPooledPayload (a long system prompt) are left to the collector.
+var payloadPool = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledPayload = 16 << 10
+
+// newPayload returns an empty buffer of at least n bytes and the pool's handle for it (nil if unpooled).
+func newPayload(n int) ([]byte, *[]byte) {
+	if n > maxPooledPayload {
+		return make([]byte, 0, n), nil
+	}
+	bp := payloadPool.Get().(*[]byte)
+	if cap(*bp) < n {
+		*bp = make([]byte, 0, max(n, 2<<10))
+	}
+	return (*bp)[:0], bp
+}
+
+// release returns the event's payload buffer to the pool. Only the sender calls it, once Send has returned
+// without error: the SDK has then encoded the payload and keeps no reference to it (after a failed or
+// cancelled Send its writer may still be reading it). The event must not be used afterwards.
+func (ev *inputEvent) release() {
+	if ev.pooled != nil {
+		*ev.pooled = ev.Payload[:0]
+		payloadPool.Put(ev.pooled)
+		ev.pooled, ev.Payload = nil, nil
+	}
 }
 
 // inputState follows the order of a session's input events so that malformed or out-of-order input is
@@ -127,13 +160,13 @@ func (st *inputState) parseInputEvent(frame []byte) (inputEvent, error) {
 	if err != nil {
 		return inputEvent{}, err
 	}
-	payload := make([]byte, 0, len(body)+len(name)+16)
+	payload, pooled := newPayload(len(body) + len(name) + 16)
 	payload = append(payload, `{"event":{"`...)
 	payload = append(payload, name...)
 	payload = append(payload, `":`...)
 	payload = append(payload, body...)
 	payload = append(payload, `}}`...)
-	return inputEvent{Name: name, Payload: payload, Fields: f, AudioBytes: audioBytes, Arrived: arrived}, nil
+	return inputEvent{Name: name, Payload: payload, Fields: f, AudioBytes: audioBytes, Arrived: arrived, pooled: pooled}, nil
 }
 
 // readEnvelope finds the one event in a frame {"event":{"<eventName>":{...}}} and returns its name and
