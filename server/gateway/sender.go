@@ -103,7 +103,9 @@ func (s *session) send(ctx context.Context, ev inputEvent) error {
 	if err := s.stream.Send(s.sendCtx, chunk(ev.Payload)); err != nil {
 		return s.sendFailure(ctx, err)
 	}
+	s.srv.metrics.relayed(DirectionIn, ev.Arrived)
 	s.sent.record(ev)
+	ev.release() // the SDK has encoded the payload
 	return nil
 }
 
