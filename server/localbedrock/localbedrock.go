@@ -181,7 +181,14 @@ func Start(opts Options) (*Server, error) {
 		IdleTimeout:       connIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		Protocols:         new(http.Protocols),
-		HTTP2:             &http.HTTP2Config{MaxReadFrameSize: opts.MaxReadFrameSize},
+		HTTP2: &http.HTTP2Config{
+			MaxReadFrameSize: opts.MaxReadFrameSize,
+			// A gateway multiplexes hundreds of conversations on one connection. With Go's default 1 MiB
+			// connection window, 200 conversations' audio fills it in 85 ms, so a stand-in descheduled that
+			// long stalled every stream's Send (seen in the load program). Bedrock's window is not
+			// documented; the largest Go allows keeps the stand-in out of the measurement.
+			MaxReceiveBufferPerConnection: 4<<20 - 1,
+		},
 	}
 	// HTTP/1.1 stays enabled on purpose: the real endpoint also speaks it, and an HTTP/1.1 client
 	// must fail the way it would against AWS (the SDK's own "requires HTTP/2" check on the

@@ -214,13 +214,10 @@ func (m metricFamilies) series(name string, match map[string]string) []*dto.Metr
 	return out
 }
 
-// profile fetches a profile from the gateway's pprof endpoint (a gateway built with the pprof tag) into
-// file: "profile" (CPU) of the next d, or "heap" as it is now.
-func (g *gatewayProcess) profile(ctx context.Context, kind string, d time.Duration, file string) error {
-	url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", g.metricsAddr, kind, int(d.Round(time.Second)/time.Second))
-	if kind == "heap" {
-		url = fmt.Sprintf("http://%s/debug/pprof/heap", g.metricsAddr)
-	}
+// profile fetches /debug/pprof/<path> from the gateway's pprof endpoint (a gateway built with the pprof
+// tag) into file: "profile?seconds=20" for CPU, "heap", "goroutine?debug=1".
+func (g *gatewayProcess) profile(ctx context.Context, path, file string) error {
+	url := fmt.Sprintf("http://%s/debug/pprof/%s", g.metricsAddr, path)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

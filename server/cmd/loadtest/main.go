@@ -393,14 +393,15 @@ func measureGateway(ctx context.Context, cfg config, bin string, env []string, i
 
 // startProfiles starts the window's CPU profiles when -profile is set: the gateway's through its pprof
 // endpoint (built in with the pprof tag), and this program's own. The returned function ends them and
-// takes the gateway's heap profile.
+// takes the gateway's heap and goroutine profiles.
 func startProfiles(ctx context.Context, cfg config, g *gatewayProcess, n int, d time.Duration) func() {
 	if cfg.profileDir == "" {
 		return func() {}
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := g.profile(ctx, "profile", d, filepath.Join(cfg.profileDir, fmt.Sprintf("gateway-%d.pprof", n))); err != nil {
+		cpu := fmt.Sprintf("profile?seconds=%d", int(d.Round(time.Second)/time.Second))
+		if err := g.profile(ctx, cpu, filepath.Join(cfg.profileDir, fmt.Sprintf("gateway-%d.pprof", n))); err != nil {
 			fmt.Fprintln(os.Stderr, "loadtest: gateway profile:", err)
 		}
 	})
@@ -417,9 +418,11 @@ func startProfiles(ctx context.Context, cfg config, g *gatewayProcess, n int, d 
 			_ = f.Close()
 		}
 		wg.Wait()
-		// The memory the conversations hold, at the window's end.
-		if err := g.profile(ctx, "heap", 0, filepath.Join(cfg.profileDir, fmt.Sprintf("gateway-%d.heap.pprof", n))); err != nil {
-			fmt.Fprintln(os.Stderr, "loadtest: gateway heap profile:", err)
+		// The memory and the goroutines the conversations hold, at the window's end.
+		for path, name := range map[string]string{"heap": "heap.pprof", "goroutine?debug=1": "goroutines.txt"} {
+			if err := g.profile(ctx, path, filepath.Join(cfg.profileDir, fmt.Sprintf("gateway-%d.%s", n, name))); err != nil {
+				fmt.Fprintln(os.Stderr, "loadtest: gateway profile:", err)
+			}
 		}
 	}
 }
