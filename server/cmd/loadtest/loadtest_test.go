@@ -142,6 +142,13 @@ func TestHistogramLatencyOfAWindow(t *testing.T) {
 	if l := histogramLatency(nil, hist(0, 0, 0)); l.Count != 0 {
 		t.Fatalf("latency of an empty window = %+v", l)
 	}
+	// Beyond the last finite bucket (the text format has a +Inf one): at least its bound.
+	slow := hist(0, 0, 1)
+	slow.Bucket = append(slow.Bucket, &dto.Bucket{UpperBound: proto.Float64(math.Inf(+1)), CumulativeCount: proto.Uint64(100)})
+	slow.SampleCount = proto.Uint64(100)
+	if l := histogramLatency(nil, slow); l.P50 != 10000 || l.P99 != 10000 {
+		t.Fatalf("latency beyond the buckets = %+v, want their last bound, 10 ms", l)
+	}
 }
 
 func TestProcessCPUAndMemoryAreRead(t *testing.T) {

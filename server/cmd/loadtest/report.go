@@ -87,7 +87,8 @@ func relayQuantiles(before, after metricFamilies, direction string) *latency {
 }
 
 // histogramLatency interpolates p50 and p99 linearly within the buckets of after minus before, as
-// Prometheus's histogram_quantile does. A quantile beyond the last bucket is reported as that bound.
+// Prometheus's histogram_quantile does. A quantile beyond the last finite bucket is reported as that
+// bound (1 s for the relay latency): it is at least that.
 func histogramLatency(before, after *dto.Histogram) *latency {
 	prev := map[float64]uint64{}
 	var prevCount uint64
@@ -107,6 +108,9 @@ func histogramLatency(before, after *dto.Histogram) *latency {
 		lower, below := 0.0, 0.0
 		for _, b := range after.GetBucket() {
 			upper := b.GetUpperBound()
+			if math.IsInf(upper, +1) {
+				break
+			}
 			cum := float64(b.GetCumulativeCount() - prev[upper])
 			if cum >= rank {
 				if cum == below {
