@@ -119,8 +119,10 @@ capacity: ## measure CPU, memory and latency per conversation with the Go load p
 # How long `make fuzz` runs the validator's fuzz target; its seed corpus runs in every `make test`.
 FUZZTIME ?= 5m
 
-fuzz: ## fuzz the gateway's input validator for FUZZTIME (default 5m); a crasher lands in server/gateway/testdata/fuzz
+# The validator, then the JSON checker it relies on (against encoding/json), FUZZTIME each.
+fuzz: ## fuzz the gateway's input validator and its JSON checker for FUZZTIME each (default 5m); a crasher lands in server/gateway/testdata/fuzz
 	go test -run '^$$' -fuzz '^FuzzParseInputEvent$$' -fuzztime $(FUZZTIME) ./server/gateway/
+	go test -run '^$$' -fuzz '^FuzzCheckJSONAgreesWithEncodingJSON$$' -fuzztime $(FUZZTIME) ./server/gateway/
 
 bench: ## run the Go benchmarks (record results in BENCHMARKS.md)
 	go test -run '^$$' -bench . -benchmem $(GATEWAY_PKGS)
