@@ -87,31 +87,18 @@ func (b *browser) run(ctx context.Context, i int) {
 	}
 }
 
-// send writes the opening events, then one audio frame per frame period on an absolute schedule (a late
-// frame does not delay the next one), then the closing events.
+// send writes the opening events, the audio (streamAudio), then the closing events.
 func (b *browser) send(ctx context.Context, conn *websocket.Conn) error {
 	for _, ev := range b.sc.opening {
 		if err := conn.WriteMessage(websocket.TextMessage, ev); err != nil {
 			return err
 		}
 	}
-	stop := b.tl.stop()
-	due := time.Now()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for seq := 0; due.Before(stop) && seq < len(b.tally.sentAt); seq++ {
-		timer.Reset(time.Until(due))
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		b.sc.stamp(uint32(seq))
-		b.tally.sending(seq, due, time.Now(), b.tl)
-		if err := conn.WriteMessage(websocket.TextMessage, b.sc.audio); err != nil {
-			return err
-		}
-		due = due.Add(b.tl.frame)
+	err := streamAudio(ctx, b.sc, b.tl, b.tally, func(frame []byte) error {
+		return conn.WriteMessage(websocket.TextMessage, frame)
+	})
+	if err != nil {
+		return err
 	}
 	for _, ev := range b.sc.closing {
 		if err := conn.WriteMessage(websocket.TextMessage, ev); err != nil {

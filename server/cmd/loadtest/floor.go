@@ -145,24 +145,9 @@ func (c *sdkConversation) send(ctx context.Context, stream *bedrockruntime.Invok
 		}
 	}
 	c.tally.connectTime = time.Since(began)
-	stop := c.tl.stop()
-	due := time.Now()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for seq := 0; due.Before(stop) && seq < len(c.tally.sentAt); seq++ {
-		timer.Reset(time.Until(due))
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		c.sc.stamp(uint32(seq))
-		c.tally.sending(seq, due, time.Now(), c.tl)
-		// The SDK encodes the event before Send returns, so the reused frame may be stamped again.
-		if err := sendEvent(c.sc.audio); err != nil {
-			return err
-		}
-		due = due.Add(c.tl.frame)
+	// The SDK encodes the event before Send returns, so the reused frame may be stamped again.
+	if err := streamAudio(ctx, c.sc, c.tl, c.tally, sendEvent); err != nil {
+		return err
 	}
 	for _, ev := range c.sc.closing {
 		if err := sendEvent(ev); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -119,6 +120,29 @@ func (tl timeline) stop() time.Time        { return tl.windowStart().Add(tl.wind
 // maxFrames bounds the frames one conversation sends: the whole timeline, with room to spare.
 func (tl timeline) maxFrames() int {
 	return int((tl.ramp+tl.settle+tl.window)/tl.frame) + 2
+}
+
+// streamAudio writes one stamped audio frame per frame period until the timeline stops, on an absolute
+// schedule: a late frame does not delay the next one, as a microphone's would not.
+func streamAudio(ctx context.Context, sc *script, tl timeline, t *tally, write func(frame []byte) error) error {
+	due := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for seq := 0; due.Before(tl.stop()) && seq < len(t.sentAt); seq++ {
+		timer.Reset(time.Until(due))
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		sc.stamp(uint32(seq))
+		t.sending(seq, due, time.Now(), tl)
+		if err := write(sc.audio); err != nil {
+			return err
+		}
+		due = due.Add(tl.frame)
+	}
+	return nil
 }
 
 // tally is what one conversation saw, filled by its sender and its receiver.
