@@ -377,9 +377,10 @@ func measureGateway(ctx context.Context, cfg config, bin string, env []string, i
 	res.RelayIn = relayQuantiles(scrapeBefore, scrapeAfter, "in")
 	res.RelayOut = relayQuantiles(scrapeBefore, scrapeAfter, "out")
 	res.Dropped = final.sum("novasonic_dropped_total", nil)
-	res.Goroutines = scrapeAfter.sum("go_goroutines", nil)
-	res.HeapInUseMB = scrapeAfter.sum("go_memstats_heap_inuse_bytes", nil) / (1 << 20)
-	res.StackInUseMB = scrapeAfter.sum("go_memstats_stack_inuse_bytes", nil) / (1 << 20)
+	// At the window's start every conversation is open; at its end they are already closing.
+	res.Goroutines = scrapeBefore.sum("go_goroutines", nil)
+	res.HeapInUseMB = scrapeBefore.sum("go_memstats_heap_inuse_bytes", nil) / (1 << 20)
+	res.StackInUseMB = scrapeBefore.sum("go_memstats_stack_inuse_bytes", nil) / (1 << 20)
 	res.Ended = map[string]float64{}
 	for _, s := range final.series("novasonic_conversations_ended_total", nil) {
 		for _, l := range s.GetLabel() {

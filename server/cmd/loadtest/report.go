@@ -38,7 +38,7 @@ type targetResult struct {
 	Cores       map[int]float64 `json:"cores"`
 	HarnessBusy float64         `json:"harnessBusy"`
 	// The gateway only: its own relay latency (inside the process), drops, goroutines and heap at the
-	// window's end, and how its conversations ended.
+	// window's start, and how its conversations ended.
 	RelayIn      *latency           `json:"relayIn,omitempty"`
 	RelayOut     *latency           `json:"relayOut,omitempty"`
 	Dropped      float64            `json:"dropped"`
