@@ -110,8 +110,8 @@ load: $(ARTILLERY) ## the Artillery load test against a local gateway, or NOVASO
 	load-test/run.sh full
 
 # The Go load program: CPU, memory and latency per conversation through the gateway and through the SDK
-# alone, one core each (BENCHMARKS.md). CAPACITY_FLAGS, e.g. -conversations 100 -window 30s.
-CAPACITY_FLAGS ?=
+# alone, one core each. The default flags are BENCHMARKS.md's main table; -h lists the others.
+CAPACITY_FLAGS ?= -conversations 50,100,200,300,400 -window 20s -bedrock-max-frame 16384
 
 capacity: ## measure CPU, memory and latency per conversation with the Go load program (BENCHMARKS.md)
 	go run ./server/cmd/loadtest $(CAPACITY_FLAGS)
