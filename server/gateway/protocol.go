@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -158,6 +159,14 @@ func (st *inputState) parseInputEvent(frame []byte) (inputEvent, error) {
 	audioBytes, err := st.apply(name, &f)
 	if err != nil {
 		return inputEvent{}, err
+	}
+	// Content points into the frame, which the read loop reuses for the next one. Checked audio is not
+	// needed again; other content (text, tool results: short and rare) is copied, so that the event can be
+	// read after the next frame arrives.
+	if name == evAudioInput {
+		f.Content = nil
+	} else {
+		f.Content = bytes.Clone(f.Content)
 	}
 	payload, pooled := newPayload(len(body) + len(name) + 16)
 	payload = append(payload, `{"event":{"`...)
