@@ -7,6 +7,8 @@
 //
 //	go run ./server/cmd/loadtest -conversations 50,100,200,400 -window 20s
 //
+// (`make capacity` runs BENCHMARKS.md's main table.)
+//
 // This program (the simulated browsers and the local Bedrock) runs pinned to the other core
 // (-harness-cpu), and reports that core's load: when it is saturated, or the browsers send late
 // (the send lag), the harness and not the gateway is the limit. BENCHMARKS.md records the results with the
