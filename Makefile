@@ -20,7 +20,7 @@ GATEWAY_PKGS := $(shell go list ./server/... 2>/dev/null | grep -v '/server/web/
 # The EKS stack's Kubernetes objects: plain Go, no jsii.
 KUBE_PKGS := ./kube/...
 
-.PHONY: help setup deps browser run gateway test test-tools test-gateway test-browser test-kube test-cdk test-deploy fuzz bench lint synth diff diff-eks template-check
+.PHONY: help setup deps browser run gateway test test-tools test-gateway test-browser test-kube test-cdk test-deploy test-load load-deps load capacity fuzz bench lint synth diff diff-eks template-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -44,7 +44,7 @@ run: synth gateway ## the main job without an AWS account: synthesize the stacks
 gateway: ## run only the gateway, with the built-in simulated Nova Sonic, and print its URL
 	go run ./server -local
 
-test: setup test-tools test-gateway test-browser test-kube test-cdk test-deploy ## run every test
+test: setup test-tools test-gateway test-browser test-kube test-cdk test-deploy test-load ## run every test
 
 # shellcheck, Wine and a Windows node.exe for the tests in deploy/; where they cannot be installed, those
 # tests skip with the reason (and fail under CI=true).
@@ -98,11 +98,40 @@ diff-eks: deps ## compare the EKS stack with the deployed one (needs AWS credent
 template-check: deps ## synthesize both stacks with cdk-nag and compare them with their golden templates (no AWS account needed)
 	go run ./stacks/cmd/templatecheck -cdk $(CDK)
 
+# Artillery, pinned, in a dot-directory like the CDK CLI (Go's ./... never walks it). Its Playwright
+# engine would download a browser at install time: the load test drives WebSockets, not browsers.
+LOAD_DIR := load-test/.artillery
+ARTILLERY := $(LOAD_DIR)/node_modules/.bin/artillery
+
+$(ARTILLERY): $(LOAD_DIR)/package.json $(LOAD_DIR)/package-lock.json $(LOAD_DIR)/.npmrc
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix $(LOAD_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+load-deps: $(ARTILLERY) ## install the pinned Artillery for the load test
+
+# The processor's unit tests, then two one-turn conversations through a local gateway: it fails unless
+# both complete with their turn answered, whatever the timings.
+test-load: $(ARTILLERY)
+	node --test load-test/processor.test.js
+	load-test/run.sh smoke
+
+load: $(ARTILLERY) ## the Artillery load test against a local gateway, or NOVASONIC_WS_URL (load-test/README.md)
+	load-test/run.sh full
+
+# The Go load program: CPU, memory and latency per conversation through the gateway and through the SDK
+# alone, one core each. The default flags are BENCHMARKS.md's main table; -h lists the others.
+CAPACITY_FLAGS ?= -conversations 50,100,200,300,400 -window 20s -bedrock-max-frame 16384
+
+capacity: ## measure CPU, memory and latency per conversation with the Go load program (BENCHMARKS.md)
+	go run ./server/cmd/loadtest $(CAPACITY_FLAGS)
+
 # How long `make fuzz` runs the validator's fuzz target; its seed corpus runs in every `make test`.
 FUZZTIME ?= 5m
 
-fuzz: ## fuzz the gateway's input validator for FUZZTIME (default 5m); a crasher lands in server/gateway/testdata/fuzz
+# The validator, then the JSON checker it relies on (against encoding/json), FUZZTIME each.
+fuzz: ## fuzz the gateway's input validator and its JSON checker for FUZZTIME each (default 5m); a crasher lands in server/gateway/testdata/fuzz
 	go test -run '^$$' -fuzz '^FuzzParseInputEvent$$' -fuzztime $(FUZZTIME) ./server/gateway/
+	go test -run '^$$' -fuzz '^FuzzCheckJSONAgreesWithEncodingJSON$$' -fuzztime $(FUZZTIME) ./server/gateway/
 
 bench: ## run the Go benchmarks (record results in BENCHMARKS.md)
 	go test -run '^$$' -bench . -benchmem $(GATEWAY_PKGS)

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/signal"
@@ -48,6 +49,8 @@ type settings struct {
 	healthcheck    bool
 	// The Cognito user pool and app client whose access tokens open sessions (required unless local).
 	userPoolID, clientID string
+	// issuerURL replaces the pool's Cognito issuer; "" for the pool's own.
+	issuerURL string
 	// Where the CloudWatch EMF metrics go; none without a service name.
 	metricsNamespace, metricsServiceName string
 	// metricsPort serves Prometheus /metrics; "" for none.
@@ -74,6 +77,10 @@ const (
 	// what is left at the deadline (at most a few seconds, gateway.Drain).
 	defaultDrainTimeout = 110 * time.Second
 )
+
+// debugRoutes adds Go's profiling endpoints to the metrics port in builds with the pprof tag (pprof.go),
+// which the load program uses; nil otherwise.
+var debugRoutes func(*http.ServeMux)
 
 func main() {
 	cfg, err := loadSettings(os.Args[1:], os.Getenv)
@@ -120,6 +127,8 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 		"COGNITO_USER_POOL_ID: user pool whose access tokens are accepted, <region>_<id> (required unless -local)")
 	client := fs.String("cognito-client-id", env("COGNITO_CLIENT_ID", ""),
 		"COGNITO_CLIENT_ID: app client the tokens must be issued to (required unless -local)")
+	issuer := fs.String("cognito-issuer-url", env("COGNITO_ISSUER_URL", ""),
+		"COGNITO_ISSUER_URL: issuer of the accepted tokens, with its keys at <issuer>/.well-known/jwks.json; https, or http on loopback for a local test issuer (default: the user pool's Cognito issuer)")
 	metricsNamespace := fs.String("metrics-namespace", env("METRICS_NAMESPACE", "NovaSonic"),
 		"METRICS_NAMESPACE: CloudWatch namespace of the EMF metrics")
 	metricsService := fs.String("metrics-service-name", env("METRICS_SERVICE_NAME", ""),
@@ -150,7 +159,7 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 	}
 	cfg := settings{
 		host: *host, port: *port, local: *local, bedrockRegion: *region, modelID: *model,
-		healthcheck: *health, userPoolID: *pool, clientID: *client,
+		healthcheck: *health, userPoolID: *pool, clientID: *client, issuerURL: strings.TrimSuffix(*issuer, "/"),
 		metricsNamespace: *metricsNamespace, metricsServiceName: *metricsService,
 		clientAddressHeader: *addrHeader, weatherURL: *weatherURL,
 		ecsAgentURI: strings.TrimSpace(getenv("ECS_AGENT_URI")),
@@ -175,6 +184,9 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 	}
 	if u, err := url.Parse(cfg.weatherURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("WEATHER_API_URL %q is not an http(s) URL", cfg.weatherURL))
+	}
+	if cfg.issuerURL != "" && !trustworthyIssuer(cfg.issuerURL) {
+		errs = append(errs, fmt.Errorf("COGNITO_ISSUER_URL %q must be an https URL, or http on a loopback address (a local test issuer)", cfg.issuerURL))
 	}
 	for _, p := range []struct{ key, value string }{{"PORT", cfg.port}} {
 		if n, err := strconv.Atoi(p.value); err != nil || n < 0 || n > 65535 {
@@ -211,6 +223,26 @@ func loadSettings(args []string, getenv func(string) string) (settings, error) {
 		cfg.host = "127.0.0.1" // the simulator accepts any token: never expose it beyond this machine
 	}
 	return cfg, nil
+}
+
+// trustworthyIssuer reports whether the signing keys at issuer can be fetched without an attacker on the
+// network replacing them: over https, or over http only from this machine (the load test's issuer).
+func trustworthyIssuer(issuer string) bool {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		if u.Hostname() == "localhost" {
+			return true
+		}
+		ip, err := netip.ParseAddr(u.Hostname())
+		return err == nil && ip.IsLoopback()
+	}
+	return false
 }
 
 func parseDuration(key, v string, errs *[]error) time.Duration {
@@ -281,6 +313,9 @@ func run(ctx context.Context, cfg settings, logger *slog.Logger, listening func(
 		metricsAddr = mln.Addr()
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+		if debugRoutes != nil {
+			debugRoutes(mux)
+		}
 		metricsServer := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { serveErr <- metricsServer.Serve(mln) }()
 		defer metricsServer.Close()
@@ -351,7 +386,7 @@ func backends(ctx context.Context, cfg settings, logger *slog.Logger) (gateway.M
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	verifier, err := gateway.NewCognitoVerifier(startCtx, gateway.CognitoOptions{UserPoolID: cfg.userPoolID, ClientID: cfg.clientID})
+	verifier, err := gateway.NewCognitoVerifier(startCtx, gateway.CognitoOptions{UserPoolID: cfg.userPoolID, ClientID: cfg.clientID, IssuerURL: cfg.issuerURL})
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -24,7 +24,7 @@ func TestSettingsComeFromTheEnvironmentAndFlagsOverrideThem(t *testing.T) {
 	env := map[string]string{
 		"PORT": "9000", "BEDROCK_REGION": "us-west-2", "BEDROCK_MODEL_ID": "us.amazon.nova-2-sonic-v1:0",
 		"ALLOWED_ORIGINS": "https://d111.cloudfront.net/, https://example.com", "LOG_LEVEL": "debug", "DRAIN_TIMEOUT": "90s",
-		"COGNITO_USER_POOL_ID": "us-west-2_Abc", "COGNITO_CLIENT_ID": "client",
+		"COGNITO_USER_POOL_ID": "us-west-2_Abc", "COGNITO_CLIENT_ID": "client", "COGNITO_ISSUER_URL": "https://issuer.example.com/pool/",
 		"MAX_CONVERSATIONS": "50", "MAX_CONVERSATIONS_PER_USER": "2", "MAX_CONNECTIONS_PER_ADDRESS": "7",
 		"NEW_CONNECTIONS_PER_SECOND": "2.5", "INPUT_EVENTS_PER_SECOND": "100", "TOOL_TIMEOUT": "3s",
 		"CLIENT_ADDRESS_HEADER": "CloudFront-Viewer-Address", "METRICS_PORT": "9500",
@@ -36,7 +36,7 @@ func TestSettingsComeFromTheEnvironmentAndFlagsOverrideThem(t *testing.T) {
 	}
 	if cfg.port != "9100" || cfg.bedrockRegion != "us-west-2" || cfg.modelID != "us.amazon.nova-2-sonic-v1:0" ||
 		cfg.logLevel != slog.LevelDebug || cfg.drainTimeout != 90*time.Second || cfg.local ||
-		cfg.userPoolID != "us-west-2_Abc" || cfg.clientID != "client" || cfg.metricsPort != "9500" ||
+		cfg.userPoolID != "us-west-2_Abc" || cfg.clientID != "client" || cfg.issuerURL != "https://issuer.example.com/pool" || cfg.metricsPort != "9500" ||
 		cfg.clientAddressHeader != "CloudFront-Viewer-Address" || cfg.timeZone.String() != "Europe/Paris" ||
 		cfg.weatherURL != "http://weather.internal:8000" || cfg.rotateStreamsAfter != 6*time.Minute+30*time.Second {
 		t.Fatalf("settings = %+v", cfg)
@@ -60,7 +60,7 @@ func TestSettingsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.port != "8080" || cfg.host != "" || cfg.bedrockRegion != "us-east-1" || cfg.modelID != "amazon.nova-2-sonic-v1:0" ||
-		cfg.drainTimeout != 110*time.Second || cfg.logLevel != slog.LevelInfo || len(cfg.allowedOrigins) != 0 ||
+		cfg.drainTimeout != 110*time.Second || cfg.logLevel != slog.LevelInfo || len(cfg.allowedOrigins) != 0 || cfg.issuerURL != "" ||
 		cfg.metricsPort != "9090" || cfg.clientAddressHeader != "" || cfg.timeZone != time.UTC ||
 		cfg.weatherURL != "https://api.open-meteo.com" || cfg.limits != gateway.DefaultLimits() || cfg.rotateStreamsAfter != 7*time.Minute {
 		t.Fatalf("defaults = %+v", cfg)
@@ -79,7 +79,7 @@ func TestBadSettingsAreRefusedWithTheKeyAndTheExpectedForm(t *testing.T) {
 		"PORT": "http", "LOG_LEVEL": "loud", "DRAIN_TIMEOUT": "soon", "MAX_CONVERSATIONS": "0",
 		"MAX_CONVERSATIONS_PER_USER": "many", "MAX_CONNECTIONS_PER_ADDRESS": "-1", "NEW_CONNECTIONS_PER_SECOND": "fast",
 		"INPUT_EVENTS_PER_SECOND": "0", "TOOL_TIMEOUT": "10", "METRICS_PORT": "prometheus", "TIME_ZONE": "Mars/Olympus",
-		"WEATHER_API_URL": "ftp://weather", "STREAM_ROTATE_AFTER": "7m30s",
+		"WEATHER_API_URL": "ftp://weather", "STREAM_ROTATE_AFTER": "7m30s", "COGNITO_ISSUER_URL": "http://issuer.example.com/pool",
 	} {
 		_, err := loadSettings([]string{"-local"}, func(k string) string {
 			if k == key {
@@ -89,6 +89,30 @@ func TestBadSettingsAreRefusedWithTheKeyAndTheExpectedForm(t *testing.T) {
 		})
 		if err == nil || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), value) {
 			t.Errorf("%s=%s: error %v should name the key and the value", key, value, err)
+		}
+	}
+}
+
+// The signing keys come from the issuer: over plain http from anywhere but this machine, whoever sits on the
+// network could replace them and sign any token.
+func TestAnIssuerOverridesCognitoOnlyOverHTTPSOrOnLoopback(t *testing.T) {
+	for issuer, ok := range map[string]bool{
+		"https://issuer.example.com/us-east-1_Abc": true,
+		"http://127.0.0.1:4000/us-east-1_Abc":      true,
+		"http://[::1]:4000/us-east-1_Abc":          true,
+		"http://localhost:4000/us-east-1_Abc":      true,
+		"http://10.0.0.5:4000/us-east-1_Abc":       false,
+		"http://issuer.example.com/us-east-1_Abc":  false,
+		"ftp://127.0.0.1/us-east-1_Abc":            false,
+		"https:///no-host":                         false,
+	} {
+		env := map[string]string{"COGNITO_USER_POOL_ID": "us-east-1_Abc", "COGNITO_CLIENT_ID": "c", "COGNITO_ISSUER_URL": issuer}
+		cfg, err := loadSettings(nil, func(k string) string { return env[k] })
+		if ok && (err != nil || cfg.issuerURL != issuer) {
+			t.Errorf("COGNITO_ISSUER_URL=%s: settings %q, %v; want it accepted", issuer, cfg.issuerURL, err)
+		}
+		if !ok && (err == nil || !strings.Contains(err.Error(), "COGNITO_ISSUER_URL")) {
+			t.Errorf("COGNITO_ISSUER_URL=%s: error %v, want a refusal naming the setting", issuer, err)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -360,79 +359,79 @@ type tokenCounts struct {
 }
 
 // inspectOutput reads an output event's name without decoding its body: most events are audioOutput,
-// whose base64 body is the bulk of the bytes. Only the small events the gateway acts on are decoded.
+// whose base64 body is the bulk of the bytes. Only the small events the gateway acts on are decoded. The
+// payload is Bedrock's, from its JSON encoder: the scanner skips the audio at memory speed, where a
+// json.Decoder allocated its way through it.
 func inspectOutput(payload []byte) outputInfo {
-	dec := json.NewDecoder(bytes.NewReader(payload))
 	var info outputInfo
-	for _, want := range []json.Token{json.Delim('{'), "event", json.Delim('{')} {
-		if tok, err := dec.Token(); err != nil || tok != want {
-			return info
-		}
-	}
-	tok, err := dec.Token()
-	if err != nil {
+	key, event, ok := firstMember(payload)
+	if !ok || key != "event" {
 		return info
 	}
-	info.name, _ = tok.(string)
+	name, body, ok := firstMember(event)
+	if !ok {
+		return info
+	}
+	info.name = name
 	switch info.name {
 	case "contentStart":
-		var body struct {
+		var v struct {
 			ContentID             string `json:"contentId"`
 			Type                  string `json:"type"`
 			Role                  string `json:"role"`
 			AdditionalModelFields string `json:"additionalModelFields"` // a JSON document in a string
 		}
-		if dec.Decode(&body) == nil {
-			info.contentID, info.contentType, info.role = body.ContentID, body.Type, body.Role
+		if json.Unmarshal(body, &v) == nil {
+			info.contentID, info.contentType, info.role = v.ContentID, v.Type, v.Role
 			var fields struct {
 				GenerationStage string `json:"generationStage"`
 			}
-			if json.Unmarshal([]byte(body.AdditionalModelFields), &fields) == nil {
+			if json.Unmarshal([]byte(v.AdditionalModelFields), &fields) == nil {
 				info.stage = fields.GenerationStage
 			}
 		}
 	case "contentEnd":
-		var body struct {
+		var v struct {
 			ContentID  string `json:"contentId"`
 			Type       string `json:"type"`
 			StopReason string `json:"stopReason"`
 		}
-		if dec.Decode(&body) == nil {
-			info.contentID, info.contentType, info.stopReason = body.ContentID, body.Type, body.StopReason
-			info.interrupted = body.StopReason == "INTERRUPTED"
+		if json.Unmarshal(body, &v) == nil {
+			info.contentID, info.contentType, info.stopReason = v.ContentID, v.Type, v.StopReason
+			info.interrupted = v.StopReason == "INTERRUPTED"
 		}
 	case "textOutput":
-		var body struct {
+		var v struct {
 			ContentID string `json:"contentId"`
 			Role      string `json:"role"`
 			Content   string `json:"content"`
 		}
-		if dec.Decode(&body) == nil {
-			info.contentID, info.role, info.text = body.ContentID, body.Role, body.Content
-			if strings.Contains(body.Content, `"interrupted"`) {
+		if json.Unmarshal(body, &v) == nil {
+			info.contentID, info.role, info.text = v.ContentID, v.Role, v.Content
+			if strings.Contains(v.Content, `"interrupted"`) {
 				var marker struct {
 					Interrupted bool `json:"interrupted"`
 				}
-				info.interrupted = json.Unmarshal([]byte(body.Content), &marker) == nil && marker.Interrupted
+				info.interrupted = json.Unmarshal([]byte(v.Content), &marker) == nil && marker.Interrupted
 			}
 		}
 	case "toolUse":
-		var body struct {
+		var v struct {
 			ToolName  string `json:"toolName"`
 			ToolUseID string `json:"toolUseId"`
 			Content   string `json:"content"`
 		}
-		if dec.Decode(&body) == nil {
-			info.toolName, info.toolUseID, info.toolInput = body.ToolName, body.ToolUseID, []byte(body.Content)
+		if json.Unmarshal(body, &v) == nil {
+			info.toolName, info.toolUseID, info.toolInput = v.ToolName, v.ToolUseID, []byte(v.Content)
 		}
 	case "usageEvent":
-		var body struct {
+		var v struct {
 			Details struct {
 				Delta tokenUsage `json:"delta"`
 			} `json:"details"`
 		}
-		if dec.Decode(&body) == nil {
-			info.usage = body.Details.Delta
+		if json.Unmarshal(body, &v) == nil {
+			info.usage = v.Details.Delta
 		}
 	}
 	return info

@@ -13,8 +13,8 @@ type eventFields struct {
 	ContentName string
 	Type        string
 	Role        string
-	// Content is a textInput's, toolResult's or audioInput's content, unescaped; HasContent tells an empty
-	// content from a missing one.
+	// Content is a textInput's or toolResult's content, unescaped (an audioInput's only while it is
+	// checked: parseInputEvent drops it); HasContent tells an empty content from a missing one.
 	Content    []byte
 	HasContent bool
 	// ToolUseID is a TOOL contentStart's toolResultInputConfiguration.toolUseId: the tool use it answers.

@@ -48,6 +48,15 @@ type Metrics struct {
 	Continuations prometheus.Counter
 	Recoveries    *prometheus.CounterVec
 	HandoverGap   prometheus.Histogram
+
+	// RelayLatency is the time a frame spends inside the gateway, by direction: in, from the start of
+	// a browser frame's validation to the return of its Send to Bedrock (which includes the SDK's encoding
+	// and signing); out, from queueing an output frame for the browser to the return of its write. It is the
+	// latency the gateway adds to a conversation, measured where it happens; the load program
+	// (server/cmd/loadtest) reports its quantiles.
+	RelayLatency *prometheus.HistogramVec
+	// relayIn and relayOut are RelayLatency's two series, looked up once: they are observed for every frame.
+	relayIn, relayOut prometheus.Observer
 }
 
 // The label values the gateway uses, so that dashboards can rely on them.
@@ -114,11 +123,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "How long a switch to a new Bedrock stream held the browser's input back.",
 			Buckets: []float64{.001, .01, .05, .1, .25, .5, 1, 2, 5, 10},
 		}),
+		RelayLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: MetricsNamespace, Name: "relay_latency_seconds",
+			Help: "Time a frame spends inside the gateway, by direction (in: validation to Bedrock Send returned; out: queued to written to the browser).",
+			// Fine below 2 ms, where a healthy gateway is, and coarse up to a second, where it is not.
+			Buckets: []float64{.00005, .0001, .0002, .0003, .0005, .00075, .001, .0015, .002, .003, .005, .0075, .01, .02, .05, .1, .25, .5, 1},
+		}, []string{"direction"}),
 	}
+	m.relayIn, m.relayOut = m.RelayLatency.WithLabelValues(DirectionIn), m.RelayLatency.WithLabelValues(DirectionOut)
 	reg.MustRegister(m.ConnectionsOpen, m.ConversationsActive, m.BedrockStreamsOpen, m.ConnectionsEnded,
 		m.ConversationsEnded, m.ConversationDuration, m.BedrockErrors, m.AuthFailures, m.LimitRefusals,
 		m.Frames, m.Bytes, m.Dropped, m.ToolCalls, m.ToolCallDuration, m.ResponseLatency, m.Tokens,
-		m.Continuations, m.Recoveries, m.HandoverGap)
+		m.Continuations, m.Recoveries, m.HandoverGap, m.RelayLatency)
 	return m
 }
 
@@ -131,4 +147,17 @@ func (m *Metrics) drop(reason string, n int) {
 func (m *Metrics) conversationEnded(outcome string, d time.Duration) {
 	m.ConversationsEnded.WithLabelValues(outcome).Inc()
 	m.ConversationDuration.Observe(d.Seconds())
+}
+
+// relayed records the time a frame has spent in the gateway since it arrived, in direction. A zero arrival
+// marks an event the gateway made itself (the closing events, a tool's result), which relays nothing.
+func (m *Metrics) relayed(direction string, arrived time.Time) {
+	if arrived.IsZero() {
+		return
+	}
+	o := m.relayIn
+	if direction == DirectionOut {
+		o = m.relayOut
+	}
+	o.Observe(time.Since(arrived).Seconds())
 }

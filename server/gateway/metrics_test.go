@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
@@ -76,6 +77,8 @@ func TestMetricsAfterAConversation(t *testing.T) {
 		"Bedrock streams open":                    {testutil.ToFloat64(m.BedrockStreamsOpen), 0},
 		"durations observed":                      {histogramCount(t, m.ConversationDuration), 1},
 		"latencies observed":                      {histogramCount(t, m.ResponseLatency), 1},
+		"relays in (the browser's events sent)":   {histogramCount(t, m.RelayLatency.WithLabelValues(DirectionIn).(prometheus.Histogram)), float64(len(sent) + 1)},
+		"relays out (auth reply, 3 model events)": {histogramCount(t, m.RelayLatency.WithLabelValues(DirectionOut).(prometheus.Histogram)), 4},
 		"bedrock errors":                          {float64(testutil.CollectAndCount(m.BedrockErrors)), 0},
 	} {
 		if tc.got != tc.want {

@@ -13,6 +13,8 @@ type outMessage struct {
 	// audio marks an audioOutput event: the only kind the gateway may drop, and only when the model
 	// signals that the user interrupted it, because the browser would flush that speech anyway.
 	audio bool
+	// queued is when push received the message: the relay latency metric counts from here.
+	queued time.Time
 }
 
 // outbox is the bounded queue between the producers of a session's output (the Bedrock receive loop, tool
@@ -46,6 +48,7 @@ var errOutboxClosed = errors.New("outbox closed: the session is ending")
 // if there is still no room after slowClientTimeout the browser counts as too slow. A message larger than
 // the whole outbox is still accepted into an empty one, so one large event can never wedge a session.
 func (o *outbox) push(ctx context.Context, m outMessage) error {
+	m.queued = time.Now()
 	var deadline <-chan time.Time
 	for {
 		if queued, err := o.tryPush(m); queued || err != nil {

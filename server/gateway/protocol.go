@@ -5,6 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"sync"
+	"time"
 )
 
 // The browser-facing protocol (server/PROTOCOL.md): one authorization message, then Nova Sonic input
@@ -85,6 +88,41 @@ type inputEvent struct {
 	// Loud marks an audioInput with sound above the silence floor (speechLevel): the gateway hands a
 	// conversation to a new Bedrock stream during the user's silence, never in the middle of a word.
 	Loud bool
+	// Arrived is when the gateway began to validate the browser's frame; the relay latency metric counts
+	// from here. Zero for events the gateway makes itself.
+	Arrived time.Time
+	// pooled holds Payload's buffer when it came from payloadPool; release returns it.
+	pooled *[]byte
+}
+
+// payloadPool recycles the payload buffers of browser events: one per input frame (1.4 KB for 32 ms of
+// audio, 31 times a second per conversation) would otherwise be garbage as soon as Bedrock's SDK has
+// encoded it. Buffers above maxPooledPayload (a long system prompt) are left to the collector.
+var payloadPool = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledPayload = 16 << 10
+
+// newPayload returns an empty buffer of at least n bytes and the pool's handle for it (nil if unpooled).
+func newPayload(n int) ([]byte, *[]byte) {
+	if n > maxPooledPayload {
+		return make([]byte, 0, n), nil
+	}
+	bp := payloadPool.Get().(*[]byte)
+	if cap(*bp) < n {
+		*bp = make([]byte, 0, max(n, 2<<10))
+	}
+	return (*bp)[:0], bp
+}
+
+// release returns the event's payload buffer to the pool. Only the sender calls it, once Send has returned
+// without error: the SDK has then encoded the payload and keeps no reference to it (after a failed or
+// cancelled Send its writer may still be reading it). The event must not be used afterwards.
+func (ev *inputEvent) release() {
+	if ev.pooled != nil {
+		*ev.pooled = ev.Payload[:0]
+		payloadPool.Put(ev.pooled)
+		ev.pooled, ev.Payload = nil, nil
+	}
 }
 
 // inputState follows the order of a session's input events so that malformed or out-of-order input is
@@ -95,7 +133,6 @@ type inputState struct {
 	sessionEnded   bool
 	promptName     string                 // the open prompt, "" if none
 	contents       map[string]contentType // open content blocks by contentName
-	audioScratch   []byte                 // reused to check audio frames decode
 	loud           bool                   // the last audioInput's isLoud
 }
 
@@ -111,32 +148,14 @@ func refuse(format string, args ...any) error {
 // parseInputEvent checks that a frame is exactly one known Nova Sonic input event that fits the session's
 // order so far, and records its effect.
 func (st *inputState) parseInputEvent(frame []byte) (inputEvent, error) {
-	// One pass over the frame finds the event; a second reads the fields of its body. Keys beside "event"
-	// are ignored rather than refused: the payload sent to Bedrock is rebuilt from the body alone.
-	var env struct {
-		Event map[string]json.RawMessage `json:"event"`
-	}
-	if err := json.Unmarshal(frame, &env); err != nil {
-		if bytes.HasPrefix(bytes.TrimSpace(frame), []byte("{")) {
-			return inputEvent{}, refuse(`message must be {"event":{"<eventName>":{...}}}`)
-		}
-		return inputEvent{}, refuse("message is not a JSON object")
-	}
-	if env.Event == nil {
-		return inputEvent{}, refuse(`message must be {"event":{"<eventName>":{...}}}`)
-	}
-	if len(env.Event) != 1 {
-		return inputEvent{}, refuse(`"event" must hold exactly one event`)
-	}
-	var name string
-	var body json.RawMessage
-	for name, body = range env.Event {
-		break // the only one
+	arrived := time.Now()
+	name, body, err := readEnvelope(frame)
+	if err != nil {
+		return inputEvent{}, err
 	}
 	if !isKnownInputEvent(name) {
 		return inputEvent{}, refuse("unknown event %q", truncate(name, 40))
 	}
-	body = bytes.TrimSpace(body)
 	f, err := readFields(name, body)
 	if err != nil {
 		return inputEvent{}, err
@@ -145,13 +164,64 @@ func (st *inputState) parseInputEvent(frame []byte) (inputEvent, error) {
 	if err != nil {
 		return inputEvent{}, err
 	}
-	payload := make([]byte, 0, len(body)+len(name)+16)
+	// Content points into the frame, which the read loop reuses for the next one. Checked audio is not
+	// needed again; other content (text, tool results: short and rare) is copied, so that the event can be
+	// read after the next frame arrives.
+	if name == evAudioInput {
+		f.Content = nil
+	} else {
+		f.Content = bytes.Clone(f.Content)
+	}
+	payload, pooled := newPayload(len(body) + len(name) + 16)
 	payload = append(payload, `{"event":{"`...)
 	payload = append(payload, name...)
 	payload = append(payload, `":`...)
 	payload = append(payload, body...)
 	payload = append(payload, `}}`...)
-	return inputEvent{Name: name, Payload: payload, Fields: f, AudioBytes: audioBytes, Loud: name == evAudioInput && st.loud}, nil
+	return inputEvent{Name: name, Payload: payload, Fields: f, AudioBytes: audioBytes, Loud: name == evAudioInput && st.loud,
+		Arrived: arrived, pooled: pooled}, nil
+}
+
+// readEnvelope finds the one event in a frame {"event":{"<eventName>":{...}}} and returns its name and
+// body. The frame is checked once as a whole (checkJSON), then read with the exact-key scanner: no
+// json.Unmarshal of every audio frame. Keys beside "event" are ignored rather than refused: the payload
+// sent to Bedrock is rebuilt from the body alone. "event" itself is matched regardless of case, as it
+// always was (it is never forwarded), but only once.
+func readEnvelope(frame []byte) (name string, body []byte, err error) {
+	const shape = `message must be {"event":{"<eventName>":{...}}}`
+	if i := skipSpace(frame, 0); i >= len(frame) || frame[i] != '{' {
+		return "", nil, refuse("message is not a JSON object")
+	}
+	if checkJSON(frame) != nil {
+		return "", nil, refuse(shape)
+	}
+	var event []byte
+	err = forEachMember(frame, func(key string, value []byte) error {
+		if len(key) != len("event") || !strings.EqualFold(key, "event") {
+			return nil
+		}
+		if event != nil {
+			return refuse(`key "event" appears twice`)
+		}
+		event = value
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	if len(event) == 0 || event[0] != '{' {
+		return "", nil, refuse(shape)
+	}
+	events := 0
+	_ = forEachMember(event, func(key string, value []byte) error {
+		events++
+		name, body = key, value
+		return nil
+	})
+	if events != 1 {
+		return "", nil, refuse(`"event" must hold exactly one event`)
+	}
+	return name, body, nil
 }
 
 func isKnownInputEvent(name string) bool {
@@ -214,8 +284,8 @@ func (st *inputState) apply(name string, f *eventFields) (int, error) {
 		if err := st.checkContent(name, f, contentAudio); err != nil {
 			return 0, err
 		}
-		n, err := st.checkAudio(f.Content)
-		st.loud = err == nil && isLoud(st.audioScratch[:n])
+		n, loud, err := checkAudio(f.Content)
+		st.loud = loud
 		return n, err
 	case evContentEnd:
 		if err := st.checkPrompt(name, f); err != nil {
@@ -264,25 +334,29 @@ func (st *inputState) checkContent(name string, f *eventFields, want contentType
 	return nil
 }
 
-// checkAudio verifies an audioInput's content is base64 of at most maxAudioFrameBytes of 16-bit PCM.
-func (st *inputState) checkAudio(content []byte) (int, error) {
+// audioScratchPool holds the buffers audio frames are decoded into to be checked: shared by every
+// session rather than one per session, which held 32 KB for each conversation (a tenth of its memory).
+var audioScratchPool = sync.Pool{New: func() any { return new([maxAudioFrameBytes + 2]byte) }}
+
+// checkAudio verifies an audioInput's content is base64 of at most maxAudioFrameBytes of 16-bit PCM, and
+// tells whether the audio is louder than silence (isLoud) while it is decoded.
+func checkAudio(content []byte) (n int, loud bool, err error) {
 	if base64.StdEncoding.DecodedLen(len(content)) > maxAudioFrameBytes+2 {
-		return 0, refuse("audioInput: more than %d bytes of audio in one event", maxAudioFrameBytes)
+		return 0, false, refuse("audioInput: more than %d bytes of audio in one event", maxAudioFrameBytes)
 	}
-	if cap(st.audioScratch) < maxAudioFrameBytes+2 {
-		st.audioScratch = make([]byte, maxAudioFrameBytes+2)
-	}
-	n, err := base64.StdEncoding.Decode(st.audioScratch[:cap(st.audioScratch)], content)
+	scratch := audioScratchPool.Get().(*[maxAudioFrameBytes + 2]byte)
+	defer audioScratchPool.Put(scratch)
+	n, err = base64.StdEncoding.Decode(scratch[:], content)
 	if err != nil {
-		return 0, refuse("audioInput: content is not base64")
+		return 0, false, refuse("audioInput: content is not base64")
 	}
 	if n > maxAudioFrameBytes {
-		return 0, refuse("audioInput: more than %d bytes of audio in one event", maxAudioFrameBytes)
+		return 0, false, refuse("audioInput: more than %d bytes of audio in one event", maxAudioFrameBytes)
 	}
 	if n%2 != 0 {
-		return 0, refuse("audioInput: 16-bit PCM must have an even number of bytes, got %d", n)
+		return 0, false, refuse("audioInput: 16-bit PCM must have an even number of bytes, got %d", n)
 	}
-	return n, nil
+	return n, isLoud(scratch[:n]), nil
 }
 
 func mustEvent(name string, body map[string]string) []byte {

@@ -39,6 +39,28 @@ func TestValidInputIsForwardedCanonically(t *testing.T) {
 	}
 }
 
+// A frame's buffer is reused for the next frame while its event waits for the sender: nothing in the event
+// may point into it.
+func TestAnEventOutlivesTheFrameItWasReadFrom(t *testing.T) {
+	var st inputState
+	for _, ev := range openingEvents()[:3] {
+		if _, err := st.parseInputEvent([]byte(ev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frame := []byte(`{"event":{"textInput":{"promptName":"` + promptName + `","contentName":"system-1","content":"You are a friend."}}}`)
+	ev, err := st.parseInputEvent(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range frame {
+		frame[i] = 'x'
+	}
+	if string(ev.Fields.Content) != "You are a friend." || ev.Fields.ContentName != "system-1" || !strings.Contains(string(ev.Payload), `"content":"You are a friend."`) {
+		t.Fatalf("after the frame's buffer was reused: content %q, contentName %q, payload %s", ev.Fields.Content, ev.Fields.ContentName, ev.Payload)
+	}
+}
+
 // The validator and Bedrock must read the same fields: Bedrock's parser matches keys exactly, so the
 // validator does too, refuses a key it reads spelled twice or in another case, and reads escaped keys as
 // Bedrock decodes them.

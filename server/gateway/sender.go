@@ -195,9 +195,16 @@ func (sd *sender) input(item inputItem) error {
 			}
 			return err
 		}
+		s.srv.metrics.relayed(DirectionIn, ev.Arrived)
 		s.conv.recordInput(ev)
 		if ev.Name == evTextInput {
 			s.conv.recordUserText(ev.Fields.ContentName, ev.Fields.Content)
+		}
+		if ev.Name == evAudioInput {
+			// Sent, and the SDK has encoded it: its buffer goes back to the pool. Only audio: the
+			// conversation keeps other events (the session's and prompt's starts, the system prompt) to
+			// replay on a new stream, and they are few.
+			ev.release()
 		}
 		if ev.Name == evSessionEnd {
 			// The browser is done: Bedrock finishes its answer and ends the stream, which ends the session.

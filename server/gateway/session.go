@@ -480,6 +480,7 @@ func (s *session) writeQueued(ctx context.Context, ping <-chan time.Time, deadli
 		if err != nil {
 			return writeFailure(err)
 		}
+		s.srv.metrics.relayed(DirectionOut, m.queued)
 		s.srv.metrics.Frames.WithLabelValues(DirectionOut).Inc()
 		s.srv.metrics.Bytes.WithLabelValues(DirectionOut).Add(float64(len(m.data)))
 	}

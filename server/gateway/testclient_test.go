@@ -245,7 +245,9 @@ func (b *syncBuffer) String() string {
 // startGatewayB is startGateway for benchmarks: quiet, and stopped by the caller.
 func startGatewayB(b *testing.B, models ModelOpener) (*Server, *httptest.Server) {
 	b.Helper()
-	gw, err := New(Options{Models: models, Auth: AcceptAnyToken{}, Logger: slog.New(slog.DiscardHandler)})
+	// A benchmark sends frames as fast as it can: the per-session input rate limit would close it (1008).
+	gw, err := New(Options{Models: models, Auth: AcceptAnyToken{}, Logger: slog.New(slog.DiscardHandler),
+		Limits: Limits{InputEventsPerSecond: 1e9}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package localbedrock
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -118,9 +117,9 @@ func (rd *inputReader) decode(msg eventstream.Message) (InputEvent, error) {
 	if mt, et := headerString(msg.Headers, hdrMessageType), headerString(msg.Headers, hdrEventType); mt != messageTypeEvent || et != eventTypeChunk {
 		return InputEvent{}, invalid("unexpected event %s/%s; only chunk events are accepted", mt, et)
 	}
-	var p chunkPayload
-	if err := json.Unmarshal(msg.Payload, &p); err != nil {
+	nova, err := decodeChunkPayload(msg.Payload)
+	if err != nil {
 		return InputEvent{}, invalid("chunk payload is not {\"bytes\": <base64>}: %v", err)
 	}
-	return rd.validator.accept(p.Bytes)
+	return rd.validator.accept(nova)
 }

@@ -125,6 +125,16 @@ type Options struct {
 	Logger *slog.Logger
 	// KeepRecords is how many finished stream records are kept. Default: 256.
 	KeepRecords int
+	// MaxReadFrameSize is the largest HTTP/2 frame the server accepts, which it advertises in its SETTINGS.
+	// A Go client (the SDK's transport) holds a request-body buffer of this size, up to 512 KiB, for the
+	// whole life of each stream (golang/go#79831), so it decides much of a client's memory per stream.
+	// What Bedrock advertises is not documented. Default: Go's, 1 MiB (the worst case for the client);
+	// 16384 is HTTP/2's own default.
+	MaxReadFrameSize int
+	// CountEventsOnly keeps each record's counts (AudioBytes, OutputEvents, EventsDropped) and end, but
+	// not its input events: a load run holds hundreds of long streams, whose events nobody inspects.
+	// Default: false, every event is recorded.
+	CountEventsOnly bool
 }
 
 // Server is a running local Bedrock Runtime endpoint. Its methods are safe for concurrent use.
@@ -171,6 +181,14 @@ func Start(opts Options) (*Server, error) {
 		IdleTimeout:       connIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		Protocols:         new(http.Protocols),
+		HTTP2: &http.HTTP2Config{
+			MaxReadFrameSize: opts.MaxReadFrameSize,
+			// A gateway multiplexes hundreds of conversations on one connection. With Go's default 1 MiB
+			// connection window, 200 conversations' audio fills it in 85 ms, so a stand-in descheduled that
+			// long stalled every stream's Send (seen in the load program). Bedrock's window is not
+			// documented; the largest Go allows keeps the stand-in out of the measurement.
+			MaxReceiveBufferPerConnection: 4<<20 - 1,
+		},
 	}
 	// HTTP/1.1 stays enabled on purpose: the real endpoint also speaks it, and an HTTP/1.1 client
 	// must fail the way it would against AWS (the SDK's own "requires HTTP/2" check on the

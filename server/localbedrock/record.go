@@ -60,7 +60,8 @@ type StreamRecord struct {
 	Exception string
 	// Events are the decoded input events, in arrival order.
 	Events []InputEvent
-	// EventsDropped counts events not kept because the record reached its size bound.
+	// EventsDropped counts events not kept because the record reached its size bound, or because the
+	// server keeps counts only (Options.CountEventsOnly).
 	EventsDropped int
 	// AudioBytes is the total of decoded audioInput bytes, including any not kept.
 	AudioBytes int64
@@ -121,6 +122,7 @@ type streamRecord struct {
 	mu            sync.Mutex
 	r             StreamRecord
 	recordedBytes int
+	countOnly     bool // Options.CountEventsOnly
 }
 
 func (rec *streamRecord) update(f func(r *StreamRecord)) {
@@ -136,7 +138,7 @@ func (rec *streamRecord) addEvent(ev InputEvent) {
 	defer rec.mu.Unlock()
 	rec.r.AudioBytes += int64(len(ev.Audio))
 	size := len(ev.JSON) + len(ev.Audio)
-	if rec.recordedBytes+size > maxRecordedBytes {
+	if rec.countOnly || rec.recordedBytes+size > maxRecordedBytes {
 		rec.r.EventsDropped++
 		return
 	}
@@ -164,7 +166,7 @@ func (rec *streamRecord) snapshot() StreamRecord {
 
 // newRecord registers a record and trims finished records beyond Options.KeepRecords.
 func (s *Server) newRecord(r StreamRecord) *streamRecord {
-	rec := &streamRecord{r: r}
+	rec := &streamRecord{r: r, countOnly: s.opts.CountEventsOnly}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.records = append(s.records, rec)
