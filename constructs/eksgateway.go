@@ -52,7 +52,7 @@ type EKSGatewayProps struct {
 	// replaces the HorizontalPodAutoscaler (kube.SessionScaling). Default: nil, an HPA on CPU and memory.
 	KEDA *EKSKEDA
 	// TargetSessionsPerPod is the average number of conversations per pod session scaling aims at; only
-	// read with KEDA. Default: kube.DefaultTargetSessionsPerPod (20, the ECS stack's per-task target).
+	// read with KEDA. Default: kube.DefaultTargetSessionsPerPod (75, the ECS stack's per-task target).
 	TargetSessionsPerPod *float64
 }
 

@@ -245,7 +245,7 @@ func NewGatewayService(scope constructs.Construct, id string, props *GatewayServ
 			Statistic:     jsii.String("Average"),
 			Period:        awscdk.Duration_Minutes(jsii.Number(1)),
 		}),
-		TargetValue:      orNumber(props.TargetSessionsPerTask, 20),
+		TargetValue:      orNumber(props.TargetSessionsPerTask, 75),
 		ScaleOutCooldown: awscdk.Duration_Seconds(jsii.Number(60)),
 		ScaleInCooldown:  awscdk.Duration_Minutes(jsii.Number(10)),
 	})

@@ -12,11 +12,13 @@ import (
 // use the same CPU and memory targets and the same behaviour; session scaling only adds a metric.
 const (
 	// CPUUtilizationPercent and MemoryUtilizationPercent are the average utilization of the pods'
-	// requests the autoscaler keeps, from metrics-server: the baseline, as the ECS stack's CPU policy is.
-	CPUUtilizationPercent    = 70
+	// requests the autoscaler keeps, from metrics-server. CPU is the HPA's only load signal without KEDA,
+	// so it aims lower than the ECS stack's CPU backstop (70 %): 50 % of one vCPU is about 100
+	// conversations (BENCHMARKS.md, Sizing), between the session target and MAX_CONVERSATIONS.
+	CPUUtilizationPercent    = 50
 	MemoryUtilizationPercent = 80
 	// DefaultTargetSessionsPerPod is SessionScaling's default: the ECS stack's targetSessionsPerTask.
-	DefaultTargetSessionsPerPod = 20
+	DefaultTargetSessionsPerPod = 75
 )
 
 // Timing of session scaling, in seconds. The gateway writes ActiveSessions once a minute per pod, and

@@ -132,22 +132,22 @@ func TestScaledObjectKeepsTheHPAsBaselineBoundsAndBehaviour(t *testing.T) {
 	}
 	// AND it keeps CPU and memory with the HPA's targets, and the HPA's slow scale-down
 	wantResources := []ScaleTrigger{
-		{Type: "cpu", Name: "cpu", MetricType: autoscalingv2.UtilizationMetricType, Metadata: map[string]string{"value": "70"}},
+		{Type: "cpu", Name: "cpu", MetricType: autoscalingv2.UtilizationMetricType, Metadata: map[string]string{"value": "50"}},
 		{Type: "memory", Name: "memory", MetricType: autoscalingv2.UtilizationMetricType, Metadata: map[string]string{"value": "80"}},
 	}
 	if !reflect.DeepEqual(so.Spec.Triggers[1:], wantResources) {
 		t.Errorf("resource triggers = %+v, want %+v", so.Spec.Triggers[1:], wantResources)
 	}
-	if *hpa.Metrics[0].Resource.Target.AverageUtilization != 70 || *hpa.Metrics[1].Resource.Target.AverageUtilization != 80 {
+	if *hpa.Metrics[0].Resource.Target.AverageUtilization != 50 || *hpa.Metrics[1].Resource.Target.AverageUtilization != 80 {
 		t.Errorf("HPA targets %d and %d differ from the ScaledObject's", *hpa.Metrics[0].Resource.Target.AverageUtilization, *hpa.Metrics[1].Resource.Target.AverageUtilization)
 	}
 	if so.Spec.Advanced == nil || so.Spec.Advanced.HorizontalPodAutoscalerConfig == nil ||
 		!reflect.DeepEqual(so.Spec.Advanced.HorizontalPodAutoscalerConfig.Behavior, hpa.Behavior) {
 		t.Errorf("ScaledObject behaviour = %+v, want the HPA's %+v", so.Spec.Advanced, hpa.Behavior)
 	}
-	// AND the default target is the ECS stack's 20 conversations
-	if got := so.Spec.Triggers[0].Metadata["targetMetricValue"]; got != "20" {
-		t.Errorf("default target = %s, want 20", got)
+	// AND the default target is the ECS stack's 75 conversations
+	if got := so.Spec.Triggers[0].Metadata["targetMetricValue"]; got != "75" {
+		t.Errorf("default target = %s, want 75", got)
 	}
 }
 

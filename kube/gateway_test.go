@@ -271,12 +271,12 @@ func TestGatewayAutoscalerScalesOutFastAndInSlowly(t *testing.T) {
 	}
 	wantMetrics := []autoscalingv2.MetricSpec{
 		{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
-			Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: new(int32(70))}}},
+			Name: corev1.ResourceCPU, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: new(int32(50))}}},
 		{Type: autoscalingv2.ResourceMetricSourceType, Resource: &autoscalingv2.ResourceMetricSource{
 			Name: corev1.ResourceMemory, Target: autoscalingv2.MetricTarget{Type: autoscalingv2.UtilizationMetricType, AverageUtilization: new(int32(80))}}},
 	}
 	if !reflect.DeepEqual(hpa.Metrics, wantMetrics) {
-		t.Errorf("metrics = %+v, want CPU 70 %% and memory 80 %%", hpa.Metrics)
+		t.Errorf("metrics = %+v, want CPU 50 %% and memory 80 %%", hpa.Metrics)
 	}
 	wantDown := &autoscalingv2.HPAScalingRules{
 		StabilizationWindowSeconds: new(int32(600)),

@@ -84,7 +84,7 @@ type Config struct {
 	// MinTasks and MaxTasks bound autoscaling. Defaults 2 and 10.
 	MinTasks, MaxTasks int
 	// TargetSessionsPerTask is the average number of open conversations per task autoscaling aims at.
-	// Default 20.
+	// Default 75 (BENCHMARKS.md, Sizing).
 	TargetSessionsPerTask int
 	// TaskCPU is the Fargate task size in CPU units (1024 = 1 vCPU). Default 1024.
 	TaskCPU int
@@ -125,7 +125,7 @@ type Config struct {
 	// PodScaling is PodScalingCPUMemory or PodScalingSessions. Default PodScalingCPUMemory.
 	PodScaling string
 	// TargetSessionsPerPod is the average number of open conversations per pod session scaling aims at.
-	// Default 20.
+	// Default 75 (BENCHMARKS.md, Sizing).
 	TargetSessionsPerPod int
 }
 
@@ -138,7 +138,7 @@ func DefaultConfig() Config {
 		VoiceID:               "matthew",
 		MinTasks:              2,
 		MaxTasks:              10,
-		TargetSessionsPerTask: 20,
+		TargetSessionsPerTask: 75,
 		TaskCPU:               1024,
 		TaskMemoryMiB:         2048,
 		NatGateways:           1,

@@ -25,11 +25,11 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("config = %+v, want the defaults %+v", cfg, stacks.DefaultConfig())
 	}
 	if cfg.ModelID != "amazon.nova-2-sonic-v1:0" || cfg.BedrockRegion != "us-east-1" || cfg.Stage != "dev" ||
-		cfg.MinTasks != 2 || cfg.MaxTasks != 10 || cfg.TaskCPU != 1024 || cfg.TaskMemoryMiB != 2048 || cfg.NatGateways != 1 {
+		cfg.MinTasks != 2 || cfg.MaxTasks != 10 || cfg.TargetSessionsPerTask != 75 || cfg.TaskCPU != 1024 || cfg.TaskMemoryMiB != 2048 || cfg.NatGateways != 1 {
 		t.Errorf("defaults changed: %+v; update docs/ecs-stack.md too", cfg)
 	}
 	if cfg.PodCPUMillicores != 1000 || cfg.PodMemoryMiB != 2048 || cfg.MinReplicas != 2 || cfg.MaxReplicas != 10 ||
-		cfg.PodScaling != "cpu-memory" || cfg.SessionScaling() || cfg.TargetSessionsPerPod != 20 || cfg.EKSAdminRoleARN != "" || cfg.EKSEndpointPublicCIDRs != nil {
+		cfg.PodScaling != "cpu-memory" || cfg.SessionScaling() || cfg.TargetSessionsPerPod != 75 || cfg.EKSAdminRoleARN != "" || cfg.EKSEndpointPublicCIDRs != nil {
 		t.Errorf("EKS defaults changed: %+v; update README_EKS.md too", cfg)
 	}
 	if cfg.IsProduction() || cfg.RemovalPolicy() != awscdk.RemovalPolicy_DESTROY {

@@ -63,7 +63,7 @@ func repositoryRoot(root string) string {
 // GatewayMaxConversations is the gateway's MAX_CONVERSATIONS, its default (server/gateway/limits.go): the
 // conversations one task or pod holds before it reports not ready. The near-capacity alarm is set
 // against it.
-const GatewayMaxConversations = 200
+const GatewayMaxConversations = 150
 
 // sharedInfrastructure is everything around the gateway that both stacks build identically.
 type sharedInfrastructure struct {

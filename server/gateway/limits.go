@@ -108,7 +108,7 @@ var defaultTiming = timing{
 type Limits struct {
 	// MaxConversations is how many conversations (authenticated sessions) one gateway holds. At the limit
 	// /ready fails, so the load balancer sends new connections elsewhere, upgrades get 503, and a session
-	// that authenticates anyway is closed with 1013. Default 200: BENCHMARKS.md sizes it.
+	// that authenticates anyway is closed with 1013. Default 150, for one vCPU: BENCHMARKS.md (Sizing) says why.
 	MaxConversations int
 	// MaxConversationsPerUser is how many conversations one user (token subject) may hold at once on one
 	// gateway; one more is closed with 4409. Default 3: a few tabs, not a script opening streams on the
@@ -131,7 +131,7 @@ type Limits struct {
 // withDefaults fills in every zero field.
 func (l Limits) withDefaults() Limits {
 	if l.MaxConversations <= 0 {
-		l.MaxConversations = 200
+		l.MaxConversations = 150
 	}
 	if l.MaxConversationsPerUser <= 0 {
 		l.MaxConversationsPerUser = 3
