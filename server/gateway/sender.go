@@ -189,7 +189,10 @@ func (sd *sender) input(item inputItem) error {
 		}
 		if err := sd.send(ev); err != nil {
 			if errors.Is(err, errLegFailed) {
-				// The leg is failing: hold what was not sent, for the leg that replaces it.
+				// The leg is failing: hold what was not sent, for the leg that replaces it. The failed
+				// leg's SDK writer may still be reading this event's payload, so its buffer never goes
+				// back to the pool (the race detector caught a recovered conversation reusing it).
+				events[i].pooled = nil
 				sd.hold(inputItem{events: events[i:], audio: item.audio})
 				return nil
 			}
