@@ -66,7 +66,7 @@ type sender struct {
 	heldAudio   int
 	switchStart time.Time
 	// staleTools are the browser's TOOL contents answering a tool use of a leg that failed: dropped.
-	staleTools map[string]bool
+	staleTools droppedToolContents
 	// earlyEnds are the ends of legs that ended while their opener was still replaying.
 	earlyEnds map[*leg]error
 	rotate    *time.Timer // when cur is rotateAfter old
@@ -267,25 +267,11 @@ func (sd *sender) failing(sendErr error) error {
 // dropStaleTool drops a browser's TOOL content that answers a tool use of a leg that failed: the leg
 // that replaced it never made that tool use and would refuse the result.
 func (sd *sender) dropStaleTool(ev inputEvent) bool {
-	switch ev.Name {
-	case evContentStart:
-		if contentType(ev.Fields.Type) == contentTool && sd.s.conv.isStaleTool(ev.Fields.ToolUseID) {
-			if sd.staleTools == nil {
-				sd.staleTools = map[string]bool{}
-			}
-			sd.staleTools[ev.Fields.ContentName] = true
-			sd.s.srv.metrics.drop(DropToolResultTooLate, 1)
-			return true
-		}
-	case evToolResult:
-		return sd.staleTools[ev.Fields.ContentName]
-	case evContentEnd:
-		if sd.staleTools[ev.Fields.ContentName] {
-			delete(sd.staleTools, ev.Fields.ContentName)
-			return true
-		}
+	drop, started := sd.staleTools.drop(ev, sd.s.conv.isStaleTool)
+	if started {
+		sd.s.srv.metrics.drop(DropToolResultTooLate, 1)
 	}
-	return false
+	return drop
 }
 
 // hold keeps input for the leg a switch is opening: everything, but of audio only the latest

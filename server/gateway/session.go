@@ -37,8 +37,8 @@ type session struct {
 	input        inputState
 	readBuf      bytes.Buffer
 	inputLimiter *rate.Limiter
-	subject      string          // the authenticated user; "" before authorization
-	swallowed    map[string]bool // contentNames of browser tool results the gateway drops
+	subject      string              // the authenticated user; "" before authorization
+	swallowed    droppedToolContents // browser tool results for tools the gateway answered
 
 	// authenticated is set once, by the read loop; the pong handler (in the read loop) and Drain read it.
 	authenticated atomic.Bool
@@ -227,26 +227,39 @@ func (s *session) readLoop(ctx context.Context, g *errgroup.Group) error {
 // answers itself (an older client that still runs the tool): the whole content block is dropped, so
 // Bedrock gets one toolResult per toolUse.
 func (s *session) dropBrowserToolResult(ev inputEvent) bool {
+	drop, started := s.swallowed.drop(ev, s.tools.isHandled)
+	if started {
+		s.srv.metrics.drop(DropDuplicateToolResult, 1)
+		s.log.Debug("dropped the browser's result for a tool the gateway answered", "tool_use_id", ev.Fields.ToolUseID)
+	}
+	return drop
+}
+
+// droppedToolContents are the browser's TOOL contents being dropped whole, by contentName: each one's
+// contentStart answered a tool use the browser was not to answer.
+type droppedToolContents map[string]bool
+
+// drop reports whether ev belongs to such a content, starting one when ev is a TOOL contentStart whose
+// tool use unwanted says is not the browser's to answer (started), and forgetting it at its contentEnd.
+func (d *droppedToolContents) drop(ev inputEvent, unwanted func(toolUseID string) bool) (drop, started bool) {
 	switch ev.Name {
 	case evContentStart:
-		if contentType(ev.Fields.Type) == contentTool && s.tools.isHandled(ev.Fields.ToolUseID) {
-			if s.swallowed == nil {
-				s.swallowed = make(map[string]bool)
+		if contentType(ev.Fields.Type) == contentTool && unwanted(ev.Fields.ToolUseID) {
+			if *d == nil {
+				*d = droppedToolContents{}
 			}
-			s.swallowed[ev.Fields.ContentName] = true
-			s.srv.metrics.drop(DropDuplicateToolResult, 1)
-			s.log.Debug("dropped the browser's result for a tool the gateway answered", "tool_use_id", ev.Fields.ToolUseID)
-			return true
+			(*d)[ev.Fields.ContentName] = true
+			return true, true
 		}
 	case evToolResult:
-		return s.swallowed[ev.Fields.ContentName]
+		return (*d)[ev.Fields.ContentName], false
 	case evContentEnd:
-		if s.swallowed[ev.Fields.ContentName] {
-			delete(s.swallowed, ev.Fields.ContentName)
-			return true
+		if (*d)[ev.Fields.ContentName] {
+			delete(*d, ev.Fields.ContentName)
+			return true, false
 		}
 	}
-	return false
+	return false, false
 }
 
 // authenticate reads the authorization message, which must come first and within authTimeout of the
