@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,12 +13,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
-	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
+
+	"novasonic/server/bedrockcall"
 )
 
 // ModelStream is the part of a Nova Sonic bidirectional stream a session uses. It has the shape of the
@@ -65,7 +64,7 @@ func (b *Bedrock) OpenStream(ctx context.Context) (ModelStream, error) {
 	hooks := &streamHooks{}
 	out, err := b.Client.InvokeModelWithBidirectionalStream(ctx,
 		&bedrockruntime.InvokeModelWithBidirectionalStreamInput{ModelId: aws.String(b.ModelID)},
-		perStreamOptions, hooks.install)
+		bedrockcall.StreamOptions, hooks.install)
 	if err != nil {
 		return nil, fmt.Errorf("open stream: %w", err)
 	}
@@ -103,17 +102,6 @@ func (b *Bedrock) credentialsOutliveAStream(ctx context.Context) error {
 		return fmt.Errorf("the AWS credentials expire at %s, before a stream opened now would end", creds.Expires.UTC().Format(time.RFC3339))
 	}
 	return nil
-}
-
-// perStreamOptions works around two measured SDK defects (server/PROTOCOL.md, "Bedrock side"):
-//   - The event-stream codec inside Options.Protocol is shared by every call on a client and is not
-//     goroutine-safe (aws/smithy-go#714): concurrent streams corrupt each other's frames. A fresh protocol
-//     per call gives each stream its own codec.
-//   - A retried attempt opens a new request body while our writer stays bound to the first one, so the
-//     stream hangs or loses its error. One attempt; sessions report a retryable close code instead.
-func perStreamOptions(o *bedrockruntime.Options) {
-	o.Protocol = restjson1.New(schemas.AmazonBedrockFrontendService)
-	o.RetryMaxAttempts = 1
 }
 
 // initialReplyWait bounds how long Err waits for the SDK to finish processing the HTTP response (or its
@@ -157,30 +145,31 @@ type refusedError struct{ err error }
 func (e *refusedError) Error() string { return "bedrock refused the stream: " + e.err.Error() }
 func (e *refusedError) Unwrap() error { return e.err }
 
-// Close closes the SDK stream, then works around another SDK defect: the request body is an io.Pipe
-// hidden behind io.NopCloser, so when the HTTP/2 transport has stopped reading it (the response ended
-// first: an exception, a time limit), the SDK's writer goroutine blocks forever writing the end-of-input
-// frame. Reading what is left of the body after Close lets that goroutine finish; it closes its end of
-// the pipe after that frame, which ends the read.
+// Close closes the SDK stream, then lets the SDK's writer goroutine finish even when the response ended
+// first (bedrockcall.RequestBody says why it would not). Sessions close a stream only after its response
+// ended or they gave up waiting for it.
 func (s *sdkStream) Close() error {
 	err := s.InvokeModelWithBidirectionalStreamEventStream.Close()
-	s.hooks.discardRestOfBody()
+	s.hooks.body.DiscardRest()
 	return err
 }
 
 // streamHooks observe one call from inside the SDK: the HTTP request body it sends, the response's
 // request id and the operation's error.
 type streamHooks struct {
+	body bedrockcall.RequestBody
+
 	mu        sync.Mutex
-	body      io.ReadCloser
 	opErr     error
 	requestID string
 }
 
-// install is a per-call option: it wraps the HTTP client to see the request body and adds a build-step
-// middleware that sees the operation's error before the SDK folds it into the stream.
+// install is a per-call option: it wraps the HTTP client to see the request body and the response's
+// headers, and adds a build-step middleware that sees the operation's error before the SDK folds it into
+// the stream.
 func (h *streamHooks) install(o *bedrockruntime.Options) {
-	o.HTTPClient = bodyCapturingClient{next: o.HTTPClient, into: h}
+	h.body.Capture(o)
+	o.HTTPClient = requestIDClient{next: o.HTTPClient, into: h}
 	// Clip first: appending to the client's shared slice could write into its spare capacity, a race
 	// between concurrent calls.
 	o.APIOptions = append(slices.Clip(o.APIOptions), func(stack *middleware.Stack) error {
@@ -203,25 +192,13 @@ func (h *streamHooks) operationError() error {
 	return h.opErr
 }
 
-func (h *streamHooks) discardRestOfBody() {
-	h.mu.Lock()
-	body := h.body
-	h.body = nil
-	h.mu.Unlock()
-	if body != nil {
-		go func() { _, _ = io.Copy(io.Discard, body) }()
-	}
-}
-
-type bodyCapturingClient struct {
+// requestIDClient records the request id of the response.
+type requestIDClient struct {
 	next bedrockruntime.HTTPClient
 	into *streamHooks
 }
 
-func (c bodyCapturingClient) Do(r *http.Request) (*http.Response, error) {
-	c.into.mu.Lock()
-	c.into.body = r.Body
-	c.into.mu.Unlock()
+func (c requestIDClient) Do(r *http.Request) (*http.Response, error) {
 	resp, err := c.next.Do(r)
 	if resp != nil {
 		c.into.mu.Lock()

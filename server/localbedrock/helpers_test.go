@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"go.uber.org/goleak"
+
+	"novasonic/server/bedrockcall"
 )
 
 func TestMain(m *testing.M) {
@@ -80,8 +82,10 @@ type session struct {
 
 func openSession(ctx context.Context, t testing.TB, c *bedrockruntime.Client, modelID string) *session {
 	t.Helper()
+	var body bedrockcall.RequestBody
 	out, err := c.InvokeModelWithBidirectionalStream(ctx,
-		&bedrockruntime.InvokeModelWithBidirectionalStreamInput{ModelId: aws.String(modelID)}, StreamCallOptions)
+		&bedrockruntime.InvokeModelWithBidirectionalStreamInput{ModelId: aws.String(modelID)},
+		bedrockcall.StreamOptions, body.Capture)
 	if err != nil {
 		t.Fatalf("invoke: %v", err)
 	}
@@ -110,6 +114,8 @@ func openSession(ctx context.Context, t testing.TB, c *bedrockruntime.Client, mo
 	t.Cleanup(func() {
 		ss.stream.Close()
 		<-ss.done
+		// Many tests here end the stream from the server first; the SDK's writer then needs this to end.
+		body.DiscardRest()
 	})
 	return ss
 }

@@ -29,9 +29,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/schemas"
 	"github.com/aws/smithy-go/auth/bearer"
-	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
 )
 
 // Test credentials and identifiers. They are deliberately fake and only ever accepted by this
@@ -332,15 +330,6 @@ func (s *Server) endpointOptions(o *bedrockruntime.Options) {
 	o.Region = s.opts.Region
 	o.BaseEndpoint = aws.String(s.url)
 	o.HTTPClient = s.client
-}
-
-// StreamCallOptions are the per-call options every InvokeModelWithBidirectionalStream call
-// needs with bedrockruntime v1.63: a fresh protocol (and so event-stream codec) per stream,
-// because the client's shared codec is not goroutine-safe (smithy-go#714), and no SDK retry,
-// because a retried attempt leaves the stream writer bound to the first attempt's closed pipe.
-func StreamCallOptions(o *bedrockruntime.Options) {
-	o.Protocol = restjson1.New(schemas.AmazonBedrockFrontendService)
-	o.RetryMaxAttempts = 1
 }
 
 // SignatureFailures counts requests and chunks whose signature did not verify.

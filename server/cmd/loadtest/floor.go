@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
+	"novasonic/server/bedrockcall"
 	"novasonic/server/localbedrock"
 )
 
@@ -98,11 +99,10 @@ func (c *sdkConversation) run(ctx context.Context, i int) {
 		return
 	}
 	began := time.Now()
-	// The per-call options every bidirectional stream needs with this SDK version (see
-	// localbedrock.StreamCallOptions and the gateway's perStreamOptions).
+	// The per-call options every bidirectional stream needs with this SDK version, as the gateway uses them.
 	out, err := c.client.InvokeModelWithBidirectionalStream(ctx,
 		&bedrockruntime.InvokeModelWithBidirectionalStreamInput{ModelId: aws.String(localbedrock.ModelNova2Sonic)},
-		localbedrock.StreamCallOptions)
+		bedrockcall.StreamOptions)
 	if err != nil {
 		c.tally.failure = "open: " + err.Error()
 		return

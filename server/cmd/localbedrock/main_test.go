@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"go.uber.org/goleak"
 
+	"novasonic/server/bedrockcall"
 	"novasonic/server/localbedrock"
 )
 
@@ -61,8 +62,10 @@ func TestExportsConfigureTheSDK(t *testing.T) {
 		t.Fatalf("load config: %v", err)
 	}
 	client := bedrockruntime.NewFromConfig(cfg)
+	var body bedrockcall.RequestBody
 	out, err := client.InvokeModelWithBidirectionalStream(ctx,
-		&bedrockruntime.InvokeModelWithBidirectionalStreamInput{ModelId: aws.String(localbedrock.ModelNova2Sonic)}, localbedrock.StreamCallOptions)
+		&bedrockruntime.InvokeModelWithBidirectionalStreamInput{ModelId: aws.String(localbedrock.ModelNova2Sonic)},
+		bedrockcall.StreamOptions, body.Capture)
 	if err != nil {
 		t.Fatalf("invoke: %v", err)
 	}
@@ -82,6 +85,7 @@ func TestExportsConfigureTheSDK(t *testing.T) {
 		t.Errorf("Err() = %v, want the simulator's ValidationException", err)
 	}
 	stream.Close()
+	body.DiscardRest() // the simulator ended the stream first
 
 	stop()
 	if err := <-done; err != nil {
