@@ -117,13 +117,41 @@ func startWine() (wine, error) {
 		return w, err
 	}
 	w.prefix = prefix
+	// One wineserver for the whole run, until stopWine kills it. Debian starts each server with -p0: it
+	// exits as soon as its last client does, and a command that starts while it is exiting can fail at
+	// once (exit status 1, no output: seen once in CI, with the machine busy). Two minutes without a
+	// client is far beyond any gap between two tests, and ends the server of a run that was killed.
+	server := exec.Command(w.server(), "-p120")
+	server.Env = w.env()
+	if err := server.Run(); err != nil { // it detaches, so Run returns once it is serving
+		return w, fmt.Errorf("wineserver -p120: %v", err)
+	}
 	// The first start creates the prefix (a Windows directory tree and registry): seconds, once per run.
+	// It also starts Wine's services, which the persistent server keeps alive: they inherit this command's
+	// output, so that goes to a file, not to a pipe that would never reach its end.
+	out, err := os.CreateTemp("", "deploy-wine-start-")
+	if err != nil {
+		return w, err
+	}
+	defer os.Remove(out.Name())
+	defer out.Close()
 	cmd := exec.Command(w.wine, "cmd", "/c", "exit 0")
 	cmd.Env = w.env()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return w, fmt.Errorf("wine cmd: %v\n%s", err, out)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		text, _ := os.ReadFile(out.Name())
+		return w, fmt.Errorf("wine cmd: %v\n%s", err, text)
 	}
 	return w, nil
+}
+
+// server is the wineserver that belongs to the wine in use.
+func (w wine) server() string {
+	server := filepath.Join(filepath.Dir(w.wine), "wineserver")
+	if _, err := os.Stat(server); err != nil {
+		return "wineserver"
+	}
+	return server
 }
 
 // stopWine ends the prefix's wineserver and deletes the prefix.
@@ -131,11 +159,7 @@ func stopWine() {
 	if wineSetup.prefix == "" {
 		return
 	}
-	server := filepath.Join(filepath.Dir(wineSetup.wine), "wineserver")
-	if _, err := os.Stat(server); err != nil {
-		server = "wineserver"
-	}
-	cmd := exec.Command(server, "-k")
+	cmd := exec.Command(wineSetup.server(), "-k")
 	cmd.Env = wineSetup.env()
 	_ = cmd.Run()
 	// wineserver -k returns before every Wine process has let go of the prefix.
