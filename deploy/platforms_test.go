@@ -121,9 +121,9 @@ func startWine() (wine, error) {
 	// exits as soon as its last client does, and a command that starts while it is exiting can fail at
 	// once (exit status 1, no output: seen once in CI, with the machine busy). Two minutes without a
 	// client is far beyond any gap between two tests, and ends the server of a run that was killed.
-	server := exec.Command(w.server(), "-p120")
-	server.Env = w.env()
-	if err := server.Run(); err != nil { // it detaches, so Run returns once it is serving
+	persistent := exec.Command(w.server(), "-p120")
+	persistent.Env = w.env()
+	if err := persistent.Run(); err != nil { // it detaches, so Run returns once it is serving
 		return w, fmt.Errorf("wineserver -p120: %v", err)
 	}
 	// The first start creates the prefix (a Windows directory tree and registry): seconds, once per run.

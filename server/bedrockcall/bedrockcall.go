@@ -15,6 +15,12 @@ import (
 	"github.com/aws/smithy-go/transport/http/protocol/restjson1"
 )
 
+// LeakedReader is the function of the goroutine bedrockruntime v1.63 starts for every stream and never
+// ends, whatever the caller does: newAsyncEventStreamReader ranges over a result channel that nothing
+// closes (BENCHMARKS.md has its measured cost). Tests that check for leaked goroutines ignore exactly this
+// one, with goleak.IgnoreTopFunction(bedrockcall.LeakedReader).
+const LeakedReader = "github.com/aws/aws-sdk-go-v2/service/bedrockruntime.newAsyncEventStreamReader.func1"
+
 // StreamOptions are the per-call options of every stream:
 //   - The event-stream codec inside Options.Protocol is shared by every call on a client and is not
 //     goroutine-safe (aws/smithy-go#714): concurrent streams corrupt each other's frames. A fresh protocol

@@ -16,10 +16,6 @@ import (
 	"novasonic/server/localbedrock"
 )
 
-// sdkLeakedReader is the goroutine bedrockruntime v1.63 leaks for every stream whatever the caller does
-// (newAsyncEventStreamReader ranges over a channel nothing closes); nothing here can end it.
-const sdkLeakedReader = "github.com/aws/aws-sdk-go-v2/service/bedrockruntime.newAsyncEventStreamReader.func1"
-
 // When Bedrock ends a stream first, the HTTP/2 transport stops reading the request body, at once or after
 // one more read of at most 512 KiB. A write in progress then never completes: it blocks the SDK's writer
 // goroutine until DiscardRest reads it away. Here each stream is written to without pause, in events
@@ -71,7 +67,7 @@ func TestDiscardRestEndsTheWritersOfStreamsBedrockEnded(t *testing.T) {
 	}
 	// Retries until every goroutine started since `before` has ended, or fails listing those left: without
 	// DiscardRest, SDK writers blocked in io.(*pipe).write.
-	goleak.VerifyNone(t, before, goleak.IgnoreTopFunction(sdkLeakedReader))
+	goleak.VerifyNone(t, before, goleak.IgnoreTopFunction(bedrockcall.LeakedReader))
 }
 
 func TestStreamOptionsGiveEachCallItsOwnCodecAndOneAttempt(t *testing.T) {
